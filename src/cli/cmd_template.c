@@ -1,0 +1,11 @@
+/* Placeholder until this subcommand lands. */
+#include "cli/cli.h"
+
+#include <stdio.h>
+
+int cli_template(int argc, char **argv)
+{
+  (void)argc;
+  fprintf(stderr, "sandforge %s: not implemented yet\n", argv[0]);
+  return 2;
+}

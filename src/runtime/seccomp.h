@@ -1,0 +1,45 @@
+/* Seccomp policy of every sandboxed process: a Docker-profile-parity deny
+ * list (EPERM), with a watch list of those syscalls routed through
+ * SECCOMP_RET_USER_NOTIF to a listener in the supervisor, which answers EPERM
+ * and reports a security violation. */
+#ifndef SF_RUNTIME_SECCOMP_H
+#define SF_RUNTIME_SECCOMP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "common/error.h"
+
+/* Build and load the filter into the calling thread (call after
+ * PR_SET_NO_NEW_PRIVS, right before execve).  When `want_listener` is true
+ * the watch list uses USER_NOTIF and the listener fd is returned in
+ * *listener_fd (the caller passes it to the supervisor over SCM_RIGHTS);
+ * otherwise watched syscalls fail with EPERM directly.
+ * Must be async-signal-safe enough to run in a forked child of a threaded
+ * process: it allocates (libseccomp) but takes no locks of ours. */
+int sf_seccomp_load(bool want_listener, int *listener_fd, sf_error_t *err);
+
+/* Names of the syscalls on the watch list (NULL-terminated), for docs/tests. */
+const char *const *sf_seccomp_watch_list(void);
+
+typedef struct {
+  pid_t pid;
+  int syscall_nr;
+  char syscall_name[32];
+} sf_seccomp_notice;
+
+/* Handle one pending notification on `listener_fd`: answer EPERM and fill
+ * *notice.  Returns 1 when a notice was handled, 0 when none was pending
+ * (or the target died: ENOENT), -1 + err when the fd is broken/closed. */
+int sf_seccomp_handle_one(int listener_fd, sf_seccomp_notice *notice, sf_error_t *err);
+
+/* Token bucket so a loop of blocked syscalls cannot flood the event queue:
+ * returns true when a report is allowed now (burst 10, then 1 per second per key). */
+typedef struct {
+  double tokens;
+  int64_t last_ms;
+} sf_rate_limiter;
+bool sf_rate_limiter_allow(sf_rate_limiter *rl, int64_t now_ms);
+
+#endif

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# `make test`: unit tests in the plain and the ASan/UBSan build, then the
+# integration suites (real supervisor, real sandboxes, real receivers).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ "$(id -u)" -eq 0 ] || { echo "make test needs root (namespaces, cgroups)" >&2; exit 1; }
+JOBS=$(nproc)
+make -j"$JOBS" all
+make -j"$JOBS" BUILD=build-asan SAN=1 all
+echo "== unit tests (plain build)"
+make -s test-unit
+echo "== unit tests (ASan/UBSan build)"
+ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 make -s BUILD=build-asan SAN=1 test-unit
+echo "== integration tests"
+export SANDFORGE_BIN="$PWD/build/bin/sandforge" SANDFORGE_ASAN_BIN="$PWD/build-asan/bin/sandforge"
+/usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration
