@@ -16,6 +16,12 @@ ifeq ($(SAN),1)
   OPT    := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
   LDSAN  := -fsanitize=address,undefined
 endif
+# SAN=fuzz: clang with coverage instrumentation for libFuzzer targets (fuzz/*_fuzz.c).
+ifeq ($(SAN),fuzz)
+  CC     := clang
+  OPT    := -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined
+  LDSAN  := -fsanitize=address,undefined
+endif
 CFLAGS   += $(CSTD) $(WARN) $(OPT) -pthread -Isrc $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
 LDFLAGS  += $(LDSAN) -pthread
@@ -25,15 +31,17 @@ CORE_SRCS := $(sort $(wildcard src/common/*.c src/runtime/*.c src/store/*.c src/
 CLI_SRCS  := $(sort $(wildcard src/cli/*.c))
 INIT_SRC  := src/init/sandforge-init.c
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
+FUZZ_SRCS := $(sort $(wildcard fuzz/*_fuzz.c))
 
 CORE_OBJS := $(CORE_SRCS:%.c=$(BUILD)/obj/%.o)
 CLI_OBJS  := $(CLI_SRCS:%.c=$(BUILD)/obj/%.o)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+FUZZ_BINS := $(FUZZ_SRCS:fuzz/%.c=$(BUILD)/fuzz/%)
 LIB       := $(BUILD)/libsandforge.a
 BIN       := $(BUILD)/bin/sandforge
 INIT_BIN  := $(BUILD)/bin/sandforge-init
 
-.PHONY: all clean test test-unit test-integration test-asan run deps format check-format bench valgrind fuzz
+.PHONY: all clean test test-unit test-integration test-asan run deps format check-format bench valgrind fuzz fuzz-build
 
 all: $(BIN) $(INIT_BIN)
 
@@ -59,6 +67,26 @@ $(INIT_BIN): $(INIT_SRC)
 $(BUILD)/tests/%: tests/unit/%.c $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS) -lcmocka
+
+$(BUILD)/fuzz/%: fuzz/%.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fsanitize=fuzzer $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
+# `make fuzz` builds every libFuzzer target and runs each for FUZZ_SECONDS
+# from its committed seed corpus (fuzz/corpus/<name>/).
+FUZZ_SECONDS ?= 20
+fuzz:
+	$(MAKE) BUILD=build-fuzz SAN=fuzz fuzz-build
+	@set -e; for f in $(FUZZ_SRCS); do n=$$(basename $$f .c); mkdir -p build-fuzz/corpus/$$n; \
+	  echo "== fuzz $$n ($(FUZZ_SECONDS)s)"; \
+	  build-fuzz/fuzz/$$n -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 build-fuzz/corpus/$$n \
+	    $$( [ -d fuzz/corpus/$$n ] && echo fuzz/corpus/$$n ) 2>&1 | tail -4; done
+fuzz-build: $(FUZZ_BINS)
+
+# Unit tests under valgrind (memcheck, leaks are errors).
+valgrind: $(UNIT_BINS)
+	@set -e; for t in $(UNIT_BINS); do echo "== valgrind $$t"; \
+	  valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite $$t >/dev/null; done
 
 test-unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
