@@ -10,7 +10,7 @@ SAN      ?= 0
 CC       ?= gcc
 PKGS     := libmicrohttpd libcurl jansson sqlite3 libcrypto libseccomp inih libcap
 CSTD     := -std=c17 -D_GNU_SOURCE
-WARN     := -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow -Wformat=2
+WARN     := -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow -Wformat=2 -Wno-format-truncation
 OPT      ?= -O2 -g
 ifeq ($(SAN),1)
   OPT    := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
