@@ -21,6 +21,7 @@
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include <ftw.h>
 
 /* Host directories the `host` template binds read-only (when they are real
  * directories; merged-/usr symlinks like /bin -> usr/bin are recreated). */
@@ -72,6 +73,19 @@ static int copy_file(const char *src, const char *dst, sf_error_t *err)
   cleanup_close int fd = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
   if (fd < 0 || sf_write_all(fd, data, len) < 0)
     return sf_error_sys(err, "write '%s'", dst);
+  return 0;
+}
+
+/* Overlayfs copy-up preserves ownership, and a host uid that is not mapped
+ * into the sandbox's user namespace cannot be preserved (EOVERFLOW): every
+ * entry of the skeleton belongs to the sandbox's root (or its user). */
+static uid_t skeleton_owner;
+static int chown_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+  (void)flag;
+  (void)ftw;
+  if (st->st_uid == 0 && lchown(path, skeleton_owner, skeleton_owner) < 0)
+    return -1;
   return 0;
 }
 
@@ -129,6 +143,9 @@ int sf_rootfs_prepare_host_skeleton(sf_runtime *rt, sf_error_t *err)
       write_text(b, "/etc/hostname", "sandbox\n", err) < 0 ||
       write_text(b, "/etc/os-release", "NAME=\"Sandforge host template\"\nID=sandforge\n", err) < 0)
     return -1;
+  skeleton_owner = rt->uid_base;
+  if (nftw(b, chown_entry, 16, FTW_PHYS) < 0)
+    return sf_error_sys(err, "chown host template '%s'", b);
   return 0;
 }
 
