@@ -191,14 +191,16 @@ static int enable_controllers_v2(const char *dir, sf_error_t *err)
     have = strdup("");
   }
   static const char *const ctrls[] = {"memory", "cpu", "pids"};
+  char want[64] = "";
   for (size_t i = 0; i < 3; i++) {
     if (have && strstr(have, ctrls[i]))
       continue;
-    char v[32];
-    snprintf(v, sizeof(v), "+%s", ctrls[i]);
-    if (write_at(dir, "cgroup.subtree_control", v, err) < 0)
-      return sf_error_wrap(err, "enabling %s controller", ctrls[i]);
+    strcat(want, want[0] ? " +" : "+");
+    strcat(want, ctrls[i]);
   }
+  /* One write enables all missing controllers (the kernel takes a list). */
+  if (want[0] && write_at(dir, "cgroup.subtree_control", want, err) < 0)
+    return sf_error_wrap(err, "enabling controllers '%s' in '%s'", want, dir);
   return 0;
 }
 

@@ -20,9 +20,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* epoll data: low 2 bits tag the kind, the rest is a pointer or fd. */
-enum { TAG_WAKE = 1, TAG_TIMER = 2, TAG_PIDFD = 3 };
-#define LISTENER_BASE (1ULL << 40)
+/* epoll data: the low 2 bits tag the kind; the rest is a watch pointer
+ * (TAG_PIDFD) or a listener fd shifted left by 2 (TAG_LISTENER). */
+enum { TAG_LISTENER = 0, TAG_WAKE = 1, TAG_TIMER = 2, TAG_PIDFD = 3 };
 
 static int mkdir_p(const char *path, mode_t mode, sf_error_t *err)
 {
@@ -159,28 +159,9 @@ void sf_runtime_watch_add_listener(sf_runtime *rt, const char *id, int fd)
   }
   w->listeners = nl;
   w->listeners[w->n_listeners++] = fd;
-  struct epoll_event ev = {.events = EPOLLIN, .data.u64 = LISTENER_BASE + (uint64_t)fd};
+  struct epoll_event ev = {.events = EPOLLIN, .data.u64 = ((uint64_t)fd << 2) | TAG_LISTENER};
   epoll_ctl(rt->epoll_fd, EPOLL_CTL_ADD, fd, &ev);
   pthread_mutex_unlock(&rt->lock);
-}
-
-static void cmdline_of(pid_t pid, char *out, size_t len)
-{
-  char p[64];
-  snprintf(p, sizeof(p), "/proc/%d/cmdline", (int)pid);
-  cleanup_close int fd = open(p, O_RDONLY | O_CLOEXEC);
-  out[0] = '\0';
-  if (fd < 0)
-    return;
-  ssize_t n = read(fd, out, len - 1);
-  if (n <= 0)
-    return;
-  for (ssize_t i = 0; i < n; i++)
-    if (out[i] == '\0')
-      out[i] = ' ';
-  while (n > 0 && out[n - 1] == ' ')
-    n--;
-  out[n] = '\0';
 }
 
 /* Called with rt->lock held. */
@@ -213,11 +194,9 @@ static void handle_listener(sf_runtime *rt, int fd, uint32_t events)
       return;
     if (!sf_rate_limiter_allow(&w->violations, sf_mono_ms()))
       continue;
-    char cmd[512];
-    cmdline_of(n.pid, cmd, sizeof(cmd));
     sf_incident inc = {.kind = SF_INCIDENT_BLOCKED_SYSCALL, .sandbox_id = w->id,
                        .syscall_nr = n.syscall_nr, .syscall_name = n.syscall_name, .pid = n.pid,
-                       .command = cmd};
+                       .command = n.command};
     report(rt, &inc);
   }
 }
@@ -272,8 +251,8 @@ static void *monitor_main(void *arg)
         uint64_t ticks;
         if (read(tfd, &ticks, sizeof(ticks)) > 0)
           poll_counters(rt);
-      } else if (d >= LISTENER_BASE) {
-        handle_listener(rt, (int)(d - LISTENER_BASE), evs[i].events);
+      } else if ((d & 3) == TAG_LISTENER) {
+        handle_listener(rt, (int)(d >> 2), evs[i].events);
       } else if ((d & 3) == TAG_PIDFD) {
         struct sf_watch *w = (struct sf_watch *)(uintptr_t)(d & ~3ULL);
         bool live = false;

@@ -3,6 +3,8 @@
 #include "runtime/seccomp.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <linux/sched.h>
 #include <poll.h>
 #include <sched.h>
@@ -155,6 +157,23 @@ int sf_seccomp_handle_one(int listener_fd, sf_seccomp_notice *notice, sf_error_t
   char *name = seccomp_syscall_resolve_num_arch(req->data.arch, req->data.nr);
   snprintf(notice->syscall_name, sizeof(notice->syscall_name), "%s", name ? name : "unknown");
   free(name);
+  /* Read the offender's cmdline while it is still blocked in the syscall,
+   * then check the notification is still valid (the pid was not reused). */
+  char path[64];
+  snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)req->pid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    ssize_t n = read(fd, notice->command, sizeof(notice->command) - 1);
+    close(fd);
+    for (ssize_t i = 0; i < n; i++)
+      if (notice->command[i] == '\0')
+        notice->command[i] = ' ';
+    while (n > 0 && notice->command[n - 1] == ' ')
+      n--;
+    notice->command[n > 0 ? n : 0] = '\0';
+  }
+  if (seccomp_notify_id_valid(listener_fd, req->id) != 0)
+    notice->command[0] = '\0';
   resp->id = req->id;
   resp->val = 0;
   resp->error = -EPERM;

@@ -27,6 +27,7 @@ typedef struct {
   pid_t pid;
   int syscall_nr;
   char syscall_name[32];
+  char command[256]; /* the offender's cmdline (NULs as spaces), read before it is answered */
 } sf_seccomp_notice;
 
 /* Handle one pending notification on `listener_fd`: answer EPERM and fill
