@@ -14,3 +14,6 @@ ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 mak
 echo "== integration tests"
 export SANDFORGE_BIN="$PWD/build/bin/sandforge" SANDFORGE_ASAN_BIN="$PWD/build-asan/bin/sandforge"
 /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration
+echo "== sandforge run + escape battery (ASan/UBSan build)"
+SANDFORGE_BIN="$SANDFORGE_ASAN_BIN" ASAN_OPTIONS=detect_leaks=1 \
+  /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration/test_run.py tests/integration/test_escape.py
