@@ -15,5 +15,5 @@ for parent in /sys/fs/cgroup/*/sandforge-* /sys/fs/cgroup/unified/sandforge-*; d
     rmdir "$g" 2>/dev/null
   done
 done
-rm -rf /run/sandforge/unit-* /run/sandforge/run-* 2>/dev/null
+rm -rf /run/sandforge/unit-* /run/sandforge/run/run-* 2>/dev/null
 exit 0

@@ -26,19 +26,6 @@ static void on_signal(int sig)
   got_signal = sig;
 }
 
-/* The runtime keeps its host template skeleton in the state dir; a one-shot
- * run leaves nothing behind. */
-static void remove_tree(const char *dir)
-{
-  pid_t pid = fork();
-  if (pid == 0) {
-    execlp("rm", "rm", "-rf", "--one-file-system", dir, (char *)NULL);
-    _exit(127);
-  }
-  if (pid > 0)
-    waitpid(pid, NULL, 0);
-}
-
 static void usage(FILE *out)
 {
   fprintf(out,
@@ -147,21 +134,20 @@ int cli_run(int argc, char **argv)
   xs.argv = argv + optind;
   spec.env = env;
 
-  char state_dir[64], id[40];
-  snprintf(state_dir, sizeof(state_dir), "/run/sandforge/run-%d", (int)getpid());
+  /* One state dir for every one-shot run: the host template skeleton in it
+   * is built once; each sandbox's own state is removed by destroy. */
+  const char *state_dir = "/run/sandforge/run";
+  char id[40];
   cleanup_free char *hex = sf_random_hex(6);
   snprintf(id, sizeof(id), "run-%s", hex ? hex : "x");
   spec.id = id;
   sf_runtime_config rc = {.state_dir = state_dir, .cgroup_parent = "sandforge-run"};
   sf_runtime *rt = NULL;
-  if (sf_runtime_new(&rt, &rc, &err) < 0) {
-    remove_tree(state_dir);
+  if (sf_runtime_new(&rt, &rc, &err) < 0)
     return fail("cannot start the runtime", &err);
-  }
   sf_sandbox *sb = NULL;
   if (sf_sandbox_create(rt, &spec, &sb, &err) < 0) {
     sf_runtime_free(rt);
-    remove_tree(state_dir);
     return fail("cannot create the sandbox", &err);
   }
   struct sigaction sa = {.sa_handler = on_signal};
@@ -201,6 +187,5 @@ int cli_run(int argc, char **argv)
     sf_error_release(&err);
   }
   sf_runtime_free(rt);
-  remove_tree(state_dir);
   return code;
 }

@@ -508,12 +508,12 @@ int sf_cgroup_destroy(sf_cgroup *cg, sf_error_t *err)
     for (int tries = 0;; tries++) {
       if (rmdir(cg->path[h]) == 0 || errno == ENOENT)
         break;
-      if (errno != EBUSY || tries > 200) {
+      if (errno != EBUSY || tries > 2000) {
         if (ret == 0)
           ret = sf_error_sys(err, "rmdir '%s'", cg->path[h]);
         break;
       }
-      sleep_us(1000);
+      sleep_us(tries < 100 ? 50 : 1000);
     }
   }
   sf_cgroup_free(cg);

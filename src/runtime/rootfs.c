@@ -80,6 +80,18 @@ static int copy_file(const char *src, const char *dst, sf_error_t *err)
  * into the sandbox's user namespace cannot be preserved (EOVERFLOW): every
  * entry of the skeleton belongs to the sandbox's root (or its user). */
 static uid_t skeleton_owner;
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+  (void)st;
+  (void)ftw;
+  return flag == FTW_DP ? rmdir(path) : unlink(path);
+}
+
+static void remove_tree(const char *dir)
+{
+  nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 static int chown_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
   (void)flag;
@@ -89,9 +101,40 @@ static int chown_entry(const char *path, const struct stat *st, int flag, struct
   return 0;
 }
 
+static int build_host_skeleton(sf_runtime *rt, const char *b, sf_error_t *err);
+
+/* The skeleton is built once per state dir (into a temporary directory that
+ * is renamed into place, so concurrent runtimes sharing the state dir never
+ * see a half-built tree, and a lower layer in use is never rewritten). */
 int sf_rootfs_prepare_host_skeleton(sf_runtime *rt, sf_error_t *err)
 {
-  const char *b = rt->host_skeleton;
+  char stamp[PATH_MAX], tmp[PATH_MAX];
+  snprintf(stamp, sizeof(stamp), "%s/.sandforge-skeleton-v1", rt->host_skeleton);
+  if (access(stamp, F_OK) == 0)
+    return 0;
+  snprintf(tmp, sizeof(tmp), "%s.tmp-%d", rt->host_skeleton, (int)getpid());
+  if (build_host_skeleton(rt, tmp, err) < 0 || write_text(tmp, "/.sandforge-skeleton-v1", "", err) < 0)
+    return -1;
+  if (rename(tmp, rt->host_skeleton) < 0) {
+    if (errno != ENOTEMPTY && errno != EEXIST)
+      return sf_error_sys(err, "rename '%s'", tmp);
+    /* Another runtime won the race, or an old incomplete skeleton is in the
+     * way: keep a complete one, move an incomplete one aside. */
+    if (access(stamp, F_OK) != 0) {
+      char old[PATH_MAX];
+      snprintf(old, sizeof(old), "%s.old-%d", rt->host_skeleton, (int)getpid());
+      if (rename(rt->host_skeleton, old) < 0 || rename(tmp, rt->host_skeleton) < 0)
+        return sf_error_sys(err, "replace '%s'", rt->host_skeleton);
+      remove_tree(old);
+    } else {
+      remove_tree(tmp);
+    }
+  }
+  return 0;
+}
+
+static int build_host_skeleton(sf_runtime *rt, const char *b, sf_error_t *err)
+{
   if (mkdir(b, 0755) < 0 && errno != EEXIST)
     return sf_error_sys(err, "mkdir '%s'", b);
   static const struct {
@@ -143,7 +186,7 @@ int sf_rootfs_prepare_host_skeleton(sf_runtime *rt, sf_error_t *err)
       write_text(b, "/etc/hostname", "sandbox\n", err) < 0 ||
       write_text(b, "/etc/os-release", "NAME=\"Sandforge host template\"\nID=sandforge\n", err) < 0)
     return -1;
-  skeleton_owner = rt->uid_base;
+  skeleton_owner = rt->uid_base; /* nftw has no user pointer; only set at start-up */
   if (nftw(b, chown_entry, 16, FTW_PHYS) < 0)
     return sf_error_sys(err, "chown host template '%s'", b);
   return 0;

@@ -579,10 +579,22 @@ int sf_sandbox_kill(sf_sandbox *sb, sf_error_t *err)
 {
   /* Stop the monitor reporting the init death we are about to cause. */
   sf_runtime_watch_remove(sb->rt, sb->id);
-  if (sf_cgroup_kill_all(sb->cg, err) < 0)
-    return sf_error_wrap(err, "killing sandbox %s", sb->id);
+  /* Killing PID 1 makes the kernel kill the whole pid namespace; processes
+   * that joined the cgroup without being in it (exec shims) and anything
+   * still exiting are then handled by the cgroup kill loop. */
+  syscall(SYS_pidfd_send_signal, sb->pidfd, SIGKILL, NULL, 0);
   struct pollfd pfd = {.fd = sb->pidfd, .events = POLLIN};
   poll(&pfd, 1, 2000);
+  for (int i = 0; i < 50; i++) {
+    sf_error_t e = NULL;
+    int n = sf_cgroup_count_procs(sb->cg, &e);
+    sf_error_release(&e);
+    if (n <= 0)
+      break;
+    usleep(100);
+  }
+  if (sf_cgroup_kill_all(sb->cg, err) < 0)
+    return sf_error_wrap(err, "killing sandbox %s", sb->id);
   /* Reap init when it is our child (subreaper); harmless otherwise. */
   siginfo_t si;
   waitid(P_PIDFD, (id_t)sb->pidfd, &si, WEXITED | WNOHANG);

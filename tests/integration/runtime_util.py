@@ -22,7 +22,7 @@ def leftovers():
     for ctrl in ("memory", "cpu", "pids", "freezer"):
         found += glob.glob(f"/sys/fs/cgroup/{ctrl}/sandforge-run/run-*")
     found += glob.glob("/sys/fs/cgroup/unified/sandforge-run/run-*")
-    found += glob.glob("/run/sandforge/run-*")
+    found += glob.glob("/run/sandforge/run/run-*")
     return found
 
 
