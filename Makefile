@@ -10,13 +10,17 @@ SAN      ?= 0
 CC       ?= gcc
 PKGS     := libmicrohttpd libcurl jansson sqlite3 libcrypto libseccomp inih libcap
 CSTD     := -std=c17 -D_GNU_SOURCE
-WARN     := -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow -Wformat=2 -Wno-format-truncation
+WARN     := -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow -Wformat=2
 OPT      ?= -O2 -g
 ifeq ($(SAN),1)
   OPT    := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
   LDSAN  := -fsanitize=address,undefined
 endif
 # SAN=fuzz: clang with coverage instrumentation for libFuzzer targets (fuzz/*_fuzz.c).
+ifneq ($(SAN),fuzz)
+  # Paths are bounded by PATH_MAX buffers on purpose; gcc's guesses are noise.
+  WARN   += -Wno-format-truncation
+endif
 ifeq ($(SAN),fuzz)
   CC     := clang
   OPT    := -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined
@@ -83,9 +87,13 @@ fuzz:
 	    $$( [ -d fuzz/corpus/$$n ] && echo fuzz/corpus/$$n ) 2>&1 | tail -4; done
 fuzz-build: $(FUZZ_BINS)
 
-# Unit tests under valgrind (memcheck, leaks are errors).
+# Unit tests under valgrind (memcheck, leaks are errors).  test_runtime and
+# test_seccomp are left to ASan: valgrind virtualizes RLIMIT_NOFILE (the
+# sandbox children's setrlimit fails) and emulates the syscalls a seccomp
+# filter would see (clone3, bpf, ...), so their results are not the kernel's.
+VALGRIND_BINS := $(filter-out $(BUILD)/tests/test_runtime $(BUILD)/tests/test_seccomp,$(UNIT_BINS))
 valgrind: $(UNIT_BINS)
-	@set -e; for t in $(UNIT_BINS); do echo "== valgrind $$t"; \
+	@set -e; for t in $(VALGRIND_BINS); do echo "== valgrind $$t"; \
 	  valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite $$t >/dev/null; done
 
 test-unit: $(UNIT_BINS)

@@ -11,6 +11,10 @@ echo "== unit tests (plain build)"
 make -s test-unit
 echo "== unit tests (ASan/UBSan build)"
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 make -s BUILD=build-asan SAN=1 test-unit
+echo "== unit tests under valgrind"
+make -s valgrind
+echo "== fuzz smoke (libFuzzer, 5 s per target)"
+make -s fuzz FUZZ_SECONDS=5
 echo "== integration tests"
 export SANDFORGE_BIN="$PWD/build/bin/sandforge" SANDFORGE_ASAN_BIN="$PWD/build-asan/bin/sandforge"
 /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration

@@ -88,11 +88,37 @@ int main(int argc, char **argv)
 
   /* 1a. whole-command spawn, alternating so drift hits both equally */
   char *const ours[] = {(char *)sandforge, "run", "--", "/bin/true", NULL};
-  char *const bwrap[] = {"bwrap", "--unshare-all", "--die-with-parent", "--ro-bind", "/usr", "/usr",
-                         "--symlink", "usr/bin", "/bin", "--symlink", "usr/lib", "/lib",
-                         "--symlink", "usr/lib64", "/lib64", "--symlink", "usr/sbin", "/sbin",
-                         "--ro-bind", "/etc/ld.so.cache", "/etc/ld.so.cache", "--proc", "/proc",
-                         "--dev", "/dev", "--tmpfs", "/tmp", "--tmpfs", "/home", "/bin/true", NULL};
+  char *const bwrap[] = {"bwrap",
+                         "--unshare-all",
+                         "--die-with-parent",
+                         "--ro-bind",
+                         "/usr",
+                         "/usr",
+                         "--symlink",
+                         "usr/bin",
+                         "/bin",
+                         "--symlink",
+                         "usr/lib",
+                         "/lib",
+                         "--symlink",
+                         "usr/lib64",
+                         "/lib64",
+                         "--symlink",
+                         "usr/sbin",
+                         "/sbin",
+                         "--ro-bind",
+                         "/etc/ld.so.cache",
+                         "/etc/ld.so.cache",
+                         "--proc",
+                         "/proc",
+                         "--dev",
+                         "/dev",
+                         "--tmpfs",
+                         "/tmp",
+                         "--tmpfs",
+                         "/home",
+                         "/bin/true",
+                         NULL};
   int64_t *a = calloc((size_t)n, sizeof(int64_t)), *b = calloc((size_t)n, sizeof(int64_t));
   for (int i = 0; i < n; i++) {
     a[i] = run_cmd_us(ours);
@@ -108,8 +134,8 @@ int main(int argc, char **argv)
   /* 1b. library: create + exec /bin/true + destroy with a warm runtime */
   sf_runtime *rt = NULL;
   sf_error_t err = NULL;
-  sf_runtime_config cfg = {.state_dir = "/run/sandforge/bench", .init_path = init,
-                           .cgroup_parent = "sandforge-bench"};
+  sf_runtime_config cfg = {
+      .state_dir = "/run/sandforge/bench", .init_path = init, .cgroup_parent = "sandforge-bench"};
   if (sf_runtime_new(&rt, &cfg, &err) < 0)
     die("runtime", &err);
   int64_t *c = calloc((size_t)n, sizeof(int64_t)), *cc = calloc((size_t)n, sizeof(int64_t));
@@ -124,8 +150,8 @@ int main(int argc, char **argv)
       die("create", &err);
     int64_t t1 = sf_mono_us();
     char *const targv[] = {"/bin/true", NULL};
-    sf_exec_spec xs = {.argv = targv, .uid = -1, .gid = -1, .stdin_fd = -1, .stdout_fd = -1,
-                       .stderr_fd = -1};
+    sf_exec_spec xs = {
+        .argv = targv, .uid = -1, .gid = -1, .stdin_fd = -1, .stdout_fd = -1, .stderr_fd = -1};
     sf_exec *ex;
     sf_exec_result res;
     if (sf_exec_start(sb, &xs, &ex, &err) < 0 || sf_exec_wait(ex, &res, &err) < 0)
@@ -148,8 +174,12 @@ int main(int argc, char **argv)
   sf_sandbox *sb;
   if (sf_sandbox_create(rt, &spec, &sb, &err) < 0)
     die("create", &err);
-  sf_exec_spec busy = {.shell_cmd = "while :; do :; done & sleep 1000", .uid = -1, .gid = -1,
-                       .stdin_fd = -1, .stdout_fd = -1, .stderr_fd = -1};
+  sf_exec_spec busy = {.shell_cmd = "while :; do :; done & sleep 1000",
+                       .uid = -1,
+                       .gid = -1,
+                       .stdin_fd = -1,
+                       .stdout_fd = -1,
+                       .stderr_fd = -1};
   sf_exec *bex;
   if (sf_exec_start(sb, &busy, &bex, &err) < 0)
     die("exec", &err);
@@ -166,9 +196,12 @@ int main(int argc, char **argv)
     fz[i] = t1 - t0;
     th[i] = sf_mono_us() - t1;
   }
-  printf("freeze/thaw of a sandbox with a busy loop (n=%d, cgroup %s)\n", m, sf_runtime_cgroup_mode(rt));
-  printf("  freeze : p50 %7.3f ms  p99 %7.3f ms  (goal <= 2 ms)\n", pct(fz, m, .5) / 1e3, pct(fz, m, .99) / 1e3);
-  printf("  thaw   : p50 %7.3f ms  p99 %7.3f ms  (goal <= 2 ms)\n", pct(th, m, .5) / 1e3, pct(th, m, .99) / 1e3);
+  printf("freeze/thaw of a sandbox with a busy loop (n=%d, cgroup %s)\n", m,
+         sf_runtime_cgroup_mode(rt));
+  printf("  freeze : p50 %7.3f ms  p99 %7.3f ms  (goal <= 2 ms)\n", pct(fz, m, .5) / 1e3,
+         pct(fz, m, .99) / 1e3);
+  printf("  thaw   : p50 %7.3f ms  p99 %7.3f ms  (goal <= 2 ms)\n", pct(th, m, .5) / 1e3,
+         pct(th, m, .99) / 1e3);
   sf_exec_free(bex);
   sf_sandbox_destroy(sb, &err);
 
@@ -196,9 +229,11 @@ int main(int argc, char **argv)
   int64_t avail1 = meminfo_kb("MemAvailable:");
   printf("%d idle sandboxes (created in %.2f s)\n", idle, t_create / 1e6);
   printf("  init RSS per sandbox          : %6.1f KiB\n", (double)rss / idle);
-  printf("  memory cgroup usage / sandbox : %6.1f KiB (page cache of the writable layer, kernel objects)\n",
+  printf("  memory cgroup usage / sandbox : %6.1f KiB (page cache of the writable layer, kernel "
+         "objects)\n",
          (double)cg / idle);
-  printf("  host MemAvailable drop / sbx  : %6.1f KiB (all kernel accounting: namespaces, mounts, tmpfs)\n",
+  printf("  host MemAvailable drop / sbx  : %6.1f KiB (all kernel accounting: namespaces, mounts, "
+         "tmpfs)\n",
          (double)(avail0 - avail1) / idle);
   for (int i = 0; i < idle; i++)
     if (sf_sandbox_destroy(sbs[i], &err) < 0)

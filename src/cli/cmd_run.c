@@ -28,41 +28,46 @@ static void on_signal(int sig)
 
 static void usage(FILE *out)
 {
-  fprintf(out,
-          "usage: sandforge run [OPTIONS] -- CMD [ARGS...]\n\n"
-          "Run CMD in a fresh, fully isolated sandbox that is destroyed afterwards.\n\n"
-          "  --template NAME   template (default: host)\n"
-          "  --rootfs DIR      use DIR as the read-only root instead of a template\n"
-          "  --memory SIZE     memory limit, e.g. 256Mi, 1Gi (default: none)\n"
-          "  --cpus N          CPU limit, e.g. 1, 0.5, 500m (default: none)\n"
-          "  --pids N          process limit (default: 1024)\n"
-          "  --disk SIZE       size of the writable layer (default: 1Gi)\n"
-          "  --timeout DUR     kill the command after DUR, e.g. 10s, 2m\n"
-          "  --env K=V         set an environment variable (repeatable)\n"
-          "  --hostname NAME   hostname inside (default: sandbox)\n"
-          "  --cwd DIR         working directory inside (default: /home/user)\n"
-          "  --uid N           run as inner uid N (default: 1000)\n\n"
-          "Exit status: the command's; 128+N if killed by signal N; 124 on timeout;\n"
-          "125 if the sandbox could not be created (bad option, missing template, ...).\n");
+  fprintf(out, "usage: sandforge run [OPTIONS] -- CMD [ARGS...]\n\n"
+               "Run CMD in a fresh, fully isolated sandbox that is destroyed afterwards.\n\n"
+               "  --template NAME   template (default: host)\n"
+               "  --rootfs DIR      use DIR as the read-only root instead of a template\n"
+               "  --memory SIZE     memory limit, e.g. 256Mi, 1Gi (default: none)\n"
+               "  --cpus N          CPU limit, e.g. 1, 0.5, 500m (default: none)\n"
+               "  --pids N          process limit (default: 1024)\n"
+               "  --disk SIZE       size of the writable layer (default: 1Gi)\n"
+               "  --timeout DUR     kill the command after DUR, e.g. 10s, 2m\n"
+               "  --env K=V         set an environment variable (repeatable)\n"
+               "  --hostname NAME   hostname inside (default: sandbox)\n"
+               "  --cwd DIR         working directory inside (default: /home/user)\n"
+               "  --uid N           run as inner uid N (default: 1000)\n\n"
+               "Exit status: the command's; 128+N if killed by signal N; 124 on timeout;\n"
+               "125 if the sandbox could not be created (bad option, missing template, ...).\n");
 }
 
 static int fail(const char *what, sf_error_t *err)
 {
-  fprintf(stderr, "sandforge run: %s%s%s\n", what, err && *err ? ": " : "", err ? sf_error_msg(err) : "");
+  fprintf(stderr, "sandforge run: %s%s%s\n", what, err && *err ? ": " : "",
+          err ? sf_error_msg(err) : "");
   sf_error_release(err);
   return EXIT_SETUP;
 }
 
 int cli_run(int argc, char **argv)
 {
-  static const struct option opts[] = {
-      {"template", required_argument, NULL, 't'}, {"rootfs", required_argument, NULL, 'r'},
-      {"memory", required_argument, NULL, 'm'},   {"cpus", required_argument, NULL, 'c'},
-      {"pids", required_argument, NULL, 'p'},     {"disk", required_argument, NULL, 'd'},
-      {"timeout", required_argument, NULL, 'T'},  {"env", required_argument, NULL, 'e'},
-      {"hostname", required_argument, NULL, 'H'}, {"cwd", required_argument, NULL, 'C'},
-      {"uid", required_argument, NULL, 'u'},      {"help", no_argument, NULL, 'h'},
-      {NULL, 0, NULL, 0}};
+  static const struct option opts[] = {{"template", required_argument, NULL, 't'},
+                                       {"rootfs", required_argument, NULL, 'r'},
+                                       {"memory", required_argument, NULL, 'm'},
+                                       {"cpus", required_argument, NULL, 'c'},
+                                       {"pids", required_argument, NULL, 'p'},
+                                       {"disk", required_argument, NULL, 'd'},
+                                       {"timeout", required_argument, NULL, 'T'},
+                                       {"env", required_argument, NULL, 'e'},
+                                       {"hostname", required_argument, NULL, 'H'},
+                                       {"cwd", required_argument, NULL, 'C'},
+                                       {"uid", required_argument, NULL, 'u'},
+                                       {"help", no_argument, NULL, 'h'},
+                                       {NULL, 0, NULL, 0}};
   sf_sandbox_spec spec = {0};
   sf_exec_spec xs = {.uid = -1, .gid = -1, .stdin_fd = 0, .stdout_fd = 1, .stderr_fd = 2};
   cleanup_free char **env = calloc((size_t)argc + 1, sizeof(char *));

@@ -140,8 +140,8 @@ int sf_parse_size(const char *s, int64_t *bytes, sf_error_t *err)
       return 0;
     }
   }
-  return sf_error_make(err, EINVAL, "invalid size '%s': unknown unit '%s' (use Ki, Mi, Gi, K, M, G)",
-                       s, rest);
+  return sf_error_make(err, EINVAL,
+                       "invalid size '%s': unknown unit '%s' (use Ki, Mi, Gi, K, M, G)", s, rest);
 }
 
 int sf_parse_cpu_millis(const char *s, int64_t *millis, sf_error_t *err)
@@ -168,8 +168,8 @@ int sf_parse_duration_ms(const char *s, int64_t *ms, sf_error_t *err)
   double v;
   const char *rest = parse_decimal(s, &v);
   if (rest == NULL)
-    return sf_error_make(err, EINVAL, "invalid duration '%s' (expected e.g. 500ms, 10s, 5m, 2h, 7d)",
-                         s ? s : "");
+    return sf_error_make(
+        err, EINVAL, "invalid duration '%s' (expected e.g. 500ms, 10s, 5m, 2h, 7d)", s ? s : "");
   double mult;
   if (strcmp(rest, "ms") == 0)
     mult = 1;

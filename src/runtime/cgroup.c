@@ -62,10 +62,11 @@ int sf_cgroup_detect(const char *root, sf_cgroup_mode *mode, sf_error_t *err)
   for (size_t i = 0; i < 4; i++) {
     snprintf(p, sizeof(p), "%s/%s", root, need[i]);
     if (!path_is_dir(p))
-      return sf_error_make(err, ENOTSUP,
-                           "no usable cgroup hierarchy under '%s': neither cgroup2 with memory/cpu/pids "
-                           "controllers nor v1 hierarchy '%s'",
-                           root, need[i]);
+      return sf_error_make(
+          err, ENOTSUP,
+          "no usable cgroup hierarchy under '%s': neither cgroup2 with memory/cpu/pids "
+          "controllers nor v1 hierarchy '%s'",
+          root, need[i]);
   }
   *mode = SF_CGROUP_V1;
   return 0;
@@ -518,4 +519,20 @@ int sf_cgroup_destroy(sf_cgroup *cg, sf_error_t *err)
   }
   sf_cgroup_free(cg);
   return ret;
+}
+
+void sf_cgroup_remove_parent(const char *root, sf_cgroup_mode mode, const char *parent)
+{
+  char p[PATH_MAX];
+  if (root == NULL)
+    root = "/sys/fs/cgroup";
+  if (mode == SF_CGROUP_V2) {
+    snprintf(p, sizeof(p), "%s/%s", root, parent);
+    rmdir(p);
+    return;
+  }
+  for (int h = 0; h < H_COUNT; h++) {
+    snprintf(p, sizeof(p), "%s/%s/%s", root, v1_names[h], parent);
+    rmdir(p);
+  }
 }

@@ -24,8 +24,8 @@ typedef struct {
   int64_t cpu_usec;
   int64_t memory_bytes;
   int64_t pids_current;
-  int64_t oom_kills;      /* monotonically increasing counter */
-  int64_t pids_max_hits;  /* monotonically increasing counter ("max" in pids.events) */
+  int64_t oom_kills;     /* monotonically increasing counter */
+  int64_t pids_max_hits; /* monotonically increasing counter ("max" in pids.events) */
   bool frozen;
 } sf_cgroup_stats;
 
@@ -62,6 +62,10 @@ const sf_cgroup_limits *sf_cgroup_get_limits(const sf_cgroup *cg);
 /* Remove the cgroup directories (they must be empty of processes: call
  * kill_all first).  Retries EBUSY briefly.  Frees cg. */
 int sf_cgroup_destroy(sf_cgroup *cg, sf_error_t *err);
+/* Remove the parent group <root>/<parent> when no sandbox uses it any more
+ * (rmdir fails harmlessly while children exist). */
+void sf_cgroup_remove_parent(const char *root, sf_cgroup_mode mode, const char *parent);
+
 /* Free the handle without touching the cgroup. */
 void sf_cgroup_free(sf_cgroup *cg);
 

@@ -43,13 +43,18 @@ typedef struct {
 } shim_result;
 
 static const char *const default_env[] = {
-    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/home/user",
-    "USER=user", "LANG=C.UTF-8", "TERM=xterm", NULL};
+    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    "HOME=/home/user",
+    "USER=user",
+    "LANG=C.UTF-8",
+    "TERM=xterm",
+    NULL};
 
 /* default env, then the sandbox's, then the command's; later keys win. */
 static char **build_env(char *const *sandbox_env, char *const *cmd_env, int64_t uid)
 {
-  size_t n = sf_strv_len((char *const *)default_env) + sf_strv_len(sandbox_env) + sf_strv_len(cmd_env);
+  size_t n =
+      sf_strv_len((char *const *)default_env) + sf_strv_len(sandbox_env) + sf_strv_len(cmd_env);
   char **out = calloc(n + 1, sizeof(char *));
   if (out == NULL)
     return NULL;
@@ -88,7 +93,8 @@ static __attribute__((noreturn)) void command_child(sf_sandbox *sb, const sf_exe
   sf_error_t err = NULL;
   int64_t uid = spec->uid >= 0 ? spec->uid : SF_WORKLOAD_UID;
   int64_t gid = spec->gid >= 0 ? spec->gid : (spec->uid >= 0 ? spec->uid : SF_WORKLOAD_UID);
-  sf_harden_opts ho = {.nofile = sb->nofile, .nproc = 0, .fsize = sb->fsize_bytes, .uid = uid, .gid = gid};
+  sf_harden_opts ho = {
+      .nofile = sb->nofile, .nproc = 0, .fsize = sb->fsize_bytes, .uid = uid, .gid = gid};
   const char *cwd = spec->cwd ? spec->cwd : (uid == 0 ? "/root" : "/home/user");
   if (sf_harden_process(&ho, &err) < 0)
     goto fail;
@@ -195,7 +201,8 @@ int sf_exec_start(sf_sandbox *sb, const sf_exec_spec *spec, sf_exec **out, sf_er
     return sf_error_make(err, ENOMEM, "out of memory");
   ex->result_fd = ex->out_fd = ex->err_fd = -1;
   ex->timeout_ms = spec->timeout_ms;
-  cleanup_close int in_fd = -1, out_w = -1, err_w = -1, res_w = -1, sock_parent = -1, sock_child = -1;
+  cleanup_close int in_fd = -1, out_w = -1, err_w = -1, res_w = -1, sock_parent = -1,
+                    sock_child = -1;
   int p[2], sv[2];
   if (spec->stdin_fd >= 0)
     in_fd = fcntl(spec->stdin_fd, F_DUPFD_CLOEXEC, 3);

@@ -32,7 +32,8 @@ int sf_harden_process(const sf_harden_opts *o, sf_error_t *err)
   if (o->fsize > 0 && set_rlimit(RLIMIT_FSIZE, o->fsize, "FSIZE", err) < 0)
     return -1;
 
-  const uint64_t keep = (1ULL << CAP_AUDIT_WRITE) | (1ULL << CAP_KILL) | (1ULL << CAP_NET_BIND_SERVICE);
+  const uint64_t keep =
+      (1ULL << CAP_AUDIT_WRITE) | (1ULL << CAP_KILL) | (1ULL << CAP_NET_BIND_SERVICE);
   if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
     return sf_error_sys(err, "clear ambient capabilities");
   for (int cap = 0; cap <= 63; cap++) {
@@ -43,7 +44,8 @@ int sf_harden_process(const sf_harden_opts *o, sf_error_t *err)
   }
   /* Switching to a non-zero uid clears the permitted set by itself; the
    * bounding set was reduced first because that needs CAP_SETPCAP. */
-  if (o->gid >= 0 && (setgroups(0, NULL) < 0 || setresgid((gid_t)o->gid, (gid_t)o->gid, (gid_t)o->gid) < 0))
+  if (o->gid >= 0 &&
+      (setgroups(0, NULL) < 0 || setresgid((gid_t)o->gid, (gid_t)o->gid, (gid_t)o->gid) < 0))
     return sf_error_sys(err, "setgid %lld", (long long)o->gid);
   if (o->uid >= 0 && setresuid((uid_t)o->uid, (uid_t)o->uid, (uid_t)o->uid) < 0)
     return sf_error_sys(err, "setuid %lld", (long long)o->uid);
@@ -71,8 +73,8 @@ int sf_send_fd(int sock, int fd)
     struct cmsghdr align;
   } u;
   memset(&u, 0, sizeof(u));
-  struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
-                       .msg_controllen = sizeof(u.buf)};
+  struct msghdr msg = {
+      .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf)};
   struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
   c->cmsg_level = SOL_SOCKET;
   c->cmsg_type = SCM_RIGHTS;
@@ -89,8 +91,8 @@ int sf_recv_fd(int sock)
     char buf[CMSG_SPACE(sizeof(int))];
     struct cmsghdr align;
   } u;
-  struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
-                       .msg_controllen = sizeof(u.buf)};
+  struct msghdr msg = {
+      .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf)};
   ssize_t n;
   do {
     n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);

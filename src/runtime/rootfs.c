@@ -25,14 +25,24 @@
 
 /* Host directories the `host` template binds read-only (when they are real
  * directories; merged-/usr symlinks like /bin -> usr/bin are recreated). */
-static const char *const host_top[] = {"/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", NULL};
-static const char *const host_etc_dirs[] = {"/etc/alternatives", "/etc/ssl", "/etc/ld.so.conf.d",
-                                            "/etc/ca-certificates", "/etc/python3", "/etc/python3.11",
-                                            "/etc/perl", NULL};
-static const char *const host_etc_files[] = {"/etc/resolv.conf", "/etc/nsswitch.conf", "/etc/ld.so.cache",
-                                             "/etc/ld.so.conf", "/etc/bash.bashrc", "/etc/profile",
-                                             "/etc/inputrc", "/etc/mime.types", "/etc/localtime",
-                                             "/etc/timezone", "/etc/protocols", "/etc/services", NULL};
+static const char *const host_top[] = {"/usr",   "/bin",   "/sbin",   "/lib",
+                                       "/lib32", "/lib64", "/libx32", NULL};
+static const char *const host_etc_dirs[] = {
+    "/etc/alternatives", "/etc/ssl",        "/etc/ld.so.conf.d", "/etc/ca-certificates",
+    "/etc/python3",      "/etc/python3.11", "/etc/perl",         NULL};
+static const char *const host_etc_files[] = {"/etc/resolv.conf",
+                                             "/etc/nsswitch.conf",
+                                             "/etc/ld.so.cache",
+                                             "/etc/ld.so.conf",
+                                             "/etc/bash.bashrc",
+                                             "/etc/profile",
+                                             "/etc/inputrc",
+                                             "/etc/mime.types",
+                                             "/etc/localtime",
+                                             "/etc/timezone",
+                                             "/etc/protocols",
+                                             "/etc/services",
+                                             NULL};
 
 static bool is_real_dir(const char *p)
 {
@@ -113,7 +123,8 @@ int sf_rootfs_prepare_host_skeleton(sf_runtime *rt, sf_error_t *err)
   if (access(stamp, F_OK) == 0)
     return 0;
   snprintf(tmp, sizeof(tmp), "%s.tmp-%d", rt->host_skeleton, (int)getpid());
-  if (build_host_skeleton(rt, tmp, err) < 0 || write_text(tmp, "/.sandforge-skeleton-v1", "", err) < 0)
+  if (build_host_skeleton(rt, tmp, err) < 0 ||
+      write_text(tmp, "/.sandforge-skeleton-v1", "", err) < 0)
     return -1;
   if (rename(tmp, rt->host_skeleton) < 0) {
     if (errno != ENOTEMPTY && errno != EEXIST)
@@ -140,10 +151,10 @@ static int build_host_skeleton(sf_runtime *rt, const char *b, sf_error_t *err)
   static const struct {
     const char *path;
     mode_t mode;
-  } dirs[] = {{"/etc", 0755}, {"/tmp", 01777}, {"/home", 0755}, {"/home/user", 0755},
-              {"/root", 0700}, {"/proc", 0555}, {"/sys", 0555}, {"/dev", 0755},
-              {"/run", 0755}, {"/var", 0755}, {"/var/tmp", 01777}, {"/mnt", 0755},
-              {"/opt", 0755}, {"/srv", 0755}};
+  } dirs[] = {{"/etc", 0755},  {"/tmp", 01777}, {"/home", 0755},     {"/home/user", 0755},
+              {"/root", 0700}, {"/proc", 0555}, {"/sys", 0555},      {"/dev", 0755},
+              {"/run", 0755},  {"/var", 0755},  {"/var/tmp", 01777}, {"/mnt", 0755},
+              {"/opt", 0755},  {"/srv", 0755}};
   for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++)
     if (mkdir_at(b, dirs[i].path, dirs[i].mode, err) < 0)
       return -1;
@@ -182,7 +193,8 @@ static int build_host_skeleton(sf_runtime *rt, const char *b, sf_error_t *err)
                  "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
                  err) < 0 ||
       write_text(b, "/etc/group", "root:x:0:\nuser:x:1000:\nnogroup:x:65534:\n", err) < 0 ||
-      write_text(b, "/etc/hosts", "127.0.0.1 localhost sandbox\n::1 localhost ip6-localhost\n", err) < 0 ||
+      write_text(b, "/etc/hosts", "127.0.0.1 localhost sandbox\n::1 localhost ip6-localhost\n",
+                 err) < 0 ||
       write_text(b, "/etc/hostname", "sandbox\n", err) < 0 ||
       write_text(b, "/etc/os-release", "NAME=\"Sandforge host template\"\nID=sandforge\n", err) < 0)
     return -1;
@@ -247,9 +259,9 @@ static int setup_proc(const char *root, sf_error_t *err)
   snprintf(p, sizeof(p), "%s/proc", root);
   if (do_mount("proc", p, "proc", MS_NOSUID | MS_NOEXEC | MS_NODEV, NULL, err) < 0)
     return -1;
-  static const char *const masked[] = {"acpi", "asound", "interrupts", "kcore", "keys",
-                                       "latency_stats", "sched_debug", "scsi", "timer_list",
-                                       "timer_stats", NULL};
+  static const char *const masked[] = {"acpi",       "asound",        "interrupts",  "kcore",
+                                       "keys",       "latency_stats", "sched_debug", "scsi",
+                                       "timer_list", "timer_stats",   NULL};
   snprintf(devnull, sizeof(devnull), "%s/dev/null", root);
   for (size_t i = 0; masked[i]; i++) {
     snprintf(p, sizeof(p), "%s/proc/%s", root, masked[i]);
@@ -257,7 +269,8 @@ static int setup_proc(const char *root, sf_error_t *err)
     if (lstat(p, &st) < 0)
       continue;
     if (S_ISDIR(st.st_mode)) {
-      if (do_mount("tmpfs", p, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=0", err) < 0)
+      if (do_mount("tmpfs", p, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=0",
+                   err) < 0)
         return -1;
     } else if (do_mount(devnull, p, NULL, MS_BIND, NULL, err) < 0) {
       return -1;
@@ -293,7 +306,8 @@ static int setup_sys(const char *root, sf_error_t *err)
     snprintf(p, sizeof(p), "%s/sys/%s", root, masked[i]);
     if (access(p, F_OK) < 0)
       continue;
-    if (do_mount("tmpfs", p, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=0", err) < 0)
+    if (do_mount("tmpfs", p, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=0", err) <
+        0)
       return -1;
   }
   return 0;
@@ -316,15 +330,18 @@ static int setup_dev(const char *root, sf_error_t *err)
   snprintf(p, sizeof(p), "%s/dev/pts", root);
   if (mkdir(p, 0755) < 0)
     return sf_error_sys(err, "mkdir '%s'", p);
-  if (do_mount("devpts", p, "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620", err) < 0)
+  if (do_mount("devpts", p, "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620",
+               err) < 0)
     return -1;
   snprintf(p, sizeof(p), "%s/dev/shm", root);
   if (mkdir(p, 01777) < 0)
     return sf_error_sys(err, "mkdir '%s'", p);
   if (do_mount("shm", p, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777,size=64m", err) < 0)
     return -1;
-  static const char *const links[][2] = {{"pts/ptmx", "ptmx"},       {"/proc/self/fd", "fd"},
-                                         {"/proc/self/fd/0", "stdin"}, {"/proc/self/fd/1", "stdout"},
+  static const char *const links[][2] = {{"pts/ptmx", "ptmx"},
+                                         {"/proc/self/fd", "fd"},
+                                         {"/proc/self/fd/0", "stdin"},
+                                         {"/proc/self/fd/1", "stdout"},
                                          {"/proc/self/fd/2", "stderr"}};
   for (size_t i = 0; i < sizeof(links) / sizeof(links[0]); i++) {
     snprintf(p, sizeof(p), "%s/dev/%s", root, links[i][1]);
@@ -365,7 +382,8 @@ int sf_rootfs_setup(const sf_rootfs_spec *spec, sf_error_t *err)
   snprintf(work, sizeof(work), "%s/work", spec->mnt_dir);
   if (mkdir(root, 0755) < 0 || mkdir(upper, 0755) < 0 || mkdir(work, 0755) < 0)
     return sf_error_sys(err, "creating overlay directories");
-  snprintf(opts, sizeof(opts), "lowerdir=%s,upperdir=%s,workdir=%s,userxattr", spec->lower, upper, work);
+  snprintf(opts, sizeof(opts), "lowerdir=%s,upperdir=%s,workdir=%s,userxattr", spec->lower, upper,
+           work);
   if (do_mount("overlay", root, "overlay", MS_NOSUID | MS_NODEV, opts, err) < 0)
     return sf_error_wrap(err, "overlay root over '%s'", spec->lower);
   if (spec->host_template) {

@@ -100,8 +100,8 @@ int sf_runtime_watch_add(sf_runtime *rt, sf_sandbox *sb, sf_error_t *err)
     return sf_error_make(err, ENOMEM, "out of memory");
   snprintf(w->id, sizeof(w->id), "%s", sb->id);
   w->pidfd = fcntl(sb->pidfd, F_DUPFD_CLOEXEC, 3);
-  if (w->pidfd < 0 ||
-      sf_cgroup_create(rt->cgroup_root, rt->cg_mode, rt->cgroup_parent, sb->id, NULL, true, &w->cg, err) < 0) {
+  if (w->pidfd < 0 || sf_cgroup_create(rt->cgroup_root, rt->cg_mode, rt->cgroup_parent, sb->id,
+                                       NULL, true, &w->cg, err) < 0) {
     if (w->pidfd < 0)
       sf_error_sys(err, "dup pidfd");
     if (w->pidfd >= 0)
@@ -194,8 +194,11 @@ static void handle_listener(sf_runtime *rt, int fd, uint32_t events)
       return;
     if (!sf_rate_limiter_allow(&w->violations, sf_mono_ms()))
       continue;
-    sf_incident inc = {.kind = SF_INCIDENT_BLOCKED_SYSCALL, .sandbox_id = w->id,
-                       .syscall_nr = n.syscall_nr, .syscall_name = n.syscall_name, .pid = n.pid,
+    sf_incident inc = {.kind = SF_INCIDENT_BLOCKED_SYSCALL,
+                       .sandbox_id = w->id,
+                       .syscall_nr = n.syscall_nr,
+                       .syscall_name = n.syscall_name,
+                       .pid = n.pid,
                        .command = n.command};
     report(rt, &inc);
   }
@@ -212,14 +215,18 @@ static void poll_counters(sf_runtime *rt)
     }
     const sf_cgroup_limits *lim = sf_cgroup_get_limits(w->cg);
     if (st.oom_kills > w->last_oom) {
-      sf_incident inc = {.kind = SF_INCIDENT_OOM_KILL, .sandbox_id = w->id,
-                         .count = st.oom_kills - w->last_oom, .limit = lim->memory_bytes};
+      sf_incident inc = {.kind = SF_INCIDENT_OOM_KILL,
+                         .sandbox_id = w->id,
+                         .count = st.oom_kills - w->last_oom,
+                         .limit = lim->memory_bytes};
       w->last_oom = st.oom_kills;
       report(rt, &inc);
     }
     if (st.pids_max_hits > w->last_pids_hits) {
-      sf_incident inc = {.kind = SF_INCIDENT_PIDS_LIMIT, .sandbox_id = w->id,
-                         .count = st.pids_max_hits - w->last_pids_hits, .limit = lim->pids_max};
+      sf_incident inc = {.kind = SF_INCIDENT_PIDS_LIMIT,
+                         .sandbox_id = w->id,
+                         .count = st.pids_max_hits - w->last_pids_hits,
+                         .limit = lim->pids_max};
       w->last_pids_hits = st.pids_max_hits;
       report(rt, &inc);
     }
@@ -266,7 +273,8 @@ static void *monitor_main(void *arg)
         int status = 0;
         if (waitid(P_PIDFD, (id_t)w->pidfd, &si, WEXITED | WNOHANG) == 0 && si.si_pid != 0)
           status = si.si_code == CLD_EXITED ? W_EXITCODE(si.si_status, 0) : si.si_status;
-        sf_incident inc = {.kind = SF_INCIDENT_INIT_EXITED, .sandbox_id = w->id, .exit_status = status};
+        sf_incident inc = {
+            .kind = SF_INCIDENT_INIT_EXITED, .sandbox_id = w->id, .exit_status = status};
         report(rt, &inc);
       }
     }
@@ -344,6 +352,8 @@ void sf_runtime_free(sf_runtime *rt)
       sf_log_warn("runtime: cannot wake monitor: %s", strerror(errno));
     pthread_join(rt->monitor, NULL);
   }
+  if (rt->cgroup_root && rt->cgroup_parent && rt->cg_mode)
+    sf_cgroup_remove_parent(rt->cgroup_root, rt->cg_mode, rt->cgroup_parent);
   while (rt->watches) {
     struct sf_watch *w = rt->watches;
     rt->watches = w->next;

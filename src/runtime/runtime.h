@@ -73,17 +73,17 @@ const char *sf_runtime_cgroup_mode(const sf_runtime *rt);
 /* ---- sandboxes ---------------------------------------------------------- */
 
 typedef struct {
-  const char *id;           /* required; [A-Za-z0-9_-]{1,64}; names cgroups and state */
-  const char *template_name;/* "host" (default when NULL) or a registered template */
-  const char *rootfs_dir;   /* explicit rootfs directory (overrides template_name) */
-  const char *hostname;     /* default: "sandbox" */
-  char *const *env;         /* NULL-terminated "K=V"; default env for every exec */
-  int64_t memory_bytes;     /* 0 = no limit */
-  int64_t cpu_millis;       /* 0 = no limit; 1000 = one CPU */
-  int64_t pids_max;         /* 0 = default (1024) */
-  int64_t disk_bytes;       /* size of the writable layer, 0 = default (1 GiB) */
-  int64_t nofile;           /* RLIMIT_NOFILE, 0 = default (1024) */
-  int64_t fsize_bytes;      /* RLIMIT_FSIZE, 0 = unlimited (the tmpfs size still applies) */
+  const char *id;            /* required; [A-Za-z0-9_-]{1,64}; names cgroups and state */
+  const char *template_name; /* "host" (default when NULL) or a registered template */
+  const char *rootfs_dir;    /* explicit rootfs directory (overrides template_name) */
+  const char *hostname;      /* default: "sandbox" */
+  char *const *env;          /* NULL-terminated "K=V"; default env for every exec */
+  int64_t memory_bytes;      /* 0 = no limit */
+  int64_t cpu_millis;        /* 0 = no limit; 1000 = one CPU */
+  int64_t pids_max;          /* 0 = default (1024) */
+  int64_t disk_bytes;        /* size of the writable layer, 0 = default (1 GiB) */
+  int64_t nofile;            /* RLIMIT_NOFILE, 0 = default (1024) */
+  int64_t fsize_bytes;       /* RLIMIT_FSIZE, 0 = unlimited (the tmpfs size still applies) */
 } sf_sandbox_spec;
 
 /* Create the sandbox and start its init; returns once init runs inside all
@@ -126,9 +126,9 @@ int sf_sandbox_destroy(sf_sandbox *sb, sf_error_t *err);
 void sf_sandbox_release(sf_sandbox *sb);
 
 typedef struct {
-  int64_t cpu_usec;       /* total CPU time used by the sandbox */
-  int64_t memory_bytes;   /* current memory usage */
-  int64_t memory_limit;   /* 0 = none */
+  int64_t cpu_usec;     /* total CPU time used by the sandbox */
+  int64_t memory_bytes; /* current memory usage */
+  int64_t memory_limit; /* 0 = none */
   int64_t pids_current;
   int64_t pids_max;
   bool frozen;
@@ -151,11 +151,11 @@ typedef struct {
 } sf_exec_spec;
 
 typedef struct {
-  bool exited;        /* true: exit_code valid; false: killed by signal */
+  bool exited; /* true: exit_code valid; false: killed by signal */
   int exit_code;
   int signal;
-  bool timed_out;     /* the timeout fired and killed it */
-  int64_t cpu_usec;   /* user+system CPU of the command and its waited-for children */
+  bool timed_out;   /* the timeout fired and killed it */
+  int64_t cpu_usec; /* user+system CPU of the command and its waited-for children */
   int64_t wall_ms;
 } sf_exec_result;
 

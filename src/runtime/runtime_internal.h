@@ -72,9 +72,9 @@ int sf_harden_process(const sf_harden_opts *o, sf_error_t *err);
 /* rootfs.c */
 int sf_rootfs_prepare_host_skeleton(sf_runtime *rt, sf_error_t *err);
 typedef struct {
-  const char *lower;      /* read-only lower dir */
-  bool host_template;     /* bind host /usr etc. over the skeleton */
-  const char *mnt_dir;    /* empty host dir used as mount point for the work tmpfs */
+  const char *lower;   /* read-only lower dir */
+  bool host_template;  /* bind host /usr etc. over the skeleton */
+  const char *mnt_dir; /* empty host dir used as mount point for the work tmpfs */
   int64_t disk_bytes;
   const char *hostname;
 } sf_rootfs_spec;

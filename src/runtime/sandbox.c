@@ -216,10 +216,11 @@ static int state_save(sf_sandbox *sb, sf_error_t *err)
   json_t *env = json_array();
   for (char **e = sb->env; e && *e; e++)
     json_array_append_new(env, json_string(*e));
-  json_t *j = json_pack("{s:s,s:i,s:I,s:I,s:I,s:I,s:I,s:o}", "id", sb->id, "init_pid", (int)sb->init_pid,
-                        "init_start", (json_int_t)proc_start_time(sb->init_pid), "memory_bytes",
-                        (json_int_t)sb->memory_bytes, "pids_max", (json_int_t)sb->pids_max, "nofile",
-                        (json_int_t)sb->nofile, "fsize_bytes", (json_int_t)sb->fsize_bytes, "env", env);
+  json_t *j =
+      json_pack("{s:s,s:i,s:I,s:I,s:I,s:I,s:I,s:o}", "id", sb->id, "init_pid", (int)sb->init_pid,
+                "init_start", (json_int_t)proc_start_time(sb->init_pid), "memory_bytes",
+                (json_int_t)sb->memory_bytes, "pids_max", (json_int_t)sb->pids_max, "nofile",
+                (json_int_t)sb->nofile, "fsize_bytes", (json_int_t)sb->fsize_bytes, "env", env);
   int r = json_dump_file(j, tmp, JSON_COMPACT);
   json_decref(j);
   if (r < 0 || rename(tmp, path) < 0)
@@ -299,7 +300,8 @@ static int write_id_map(pid_t pid, const char *file, uid_t base, uint32_t range,
   return sf_write_file(path, map, err);
 }
 
-int sf_sandbox_create(sf_runtime *rt, const sf_sandbox_spec *spec, sf_sandbox **out, sf_error_t *err)
+int sf_sandbox_create(sf_runtime *rt, const sf_sandbox_spec *spec, sf_sandbox **out,
+                      sf_error_t *err)
 {
   if (!valid_id(spec->id))
     return sf_error_make(err, EINVAL, "invalid sandbox id '%s' (1-64 of [A-Za-z0-9_-])",
@@ -330,10 +332,10 @@ int sf_sandbox_create(sf_runtime *rt, const sf_sandbox_spec *spec, sf_sandbox **
     sf_error_sys(err, "mkdir '%s'", mnt);
     goto fail;
   }
-  sf_cgroup_limits lim = {.memory_bytes = spec->memory_bytes, .cpu_millis = spec->cpu_millis,
-                          .pids_max = sb->pids_max};
-  if (sf_cgroup_create(rt->cgroup_root, rt->cg_mode, rt->cgroup_parent, spec->id, &lim, false, &sb->cg,
-                       err) < 0)
+  sf_cgroup_limits lim = {
+      .memory_bytes = spec->memory_bytes, .cpu_millis = spec->cpu_millis, .pids_max = sb->pids_max};
+  if (sf_cgroup_create(rt->cgroup_root, rt->cg_mode, rt->cgroup_parent, spec->id, &lim, false,
+                       &sb->cg, err) < 0)
     goto fail;
   init_fd = open(rt->init_path, O_PATH | O_CLOEXEC);
   if (init_fd < 0) {
@@ -346,10 +348,15 @@ int sf_sandbox_create(sf_runtime *rt, const sf_sandbox_spec *spec, sf_sandbox **
     goto fail;
   }
   info_r = p1[0], info_w = p1[1], sync_r = p2[0], sync_w = p2[1];
-  child_args a = {.rootfs = {.lower = lower, .host_template = host, .mnt_dir = mnt,
+  child_args a = {.rootfs = {.lower = lower,
+                             .host_template = host,
+                             .mnt_dir = mnt,
                              .disk_bytes = spec->disk_bytes > 0 ? spec->disk_bytes : DEFAULT_DISK,
                              .hostname = spec->hostname},
-                  .info_fd = info_w, .init_fd = init_fd, .nofile = sb->nofile, .pids = sb->pids_max};
+                  .info_fd = info_w,
+                  .init_fd = init_fd,
+                  .nofile = sb->nofile,
+                  .pids = sb->pids_max};
   child = fork();
   if (child < 0) {
     sf_error_sys(err, "fork");
@@ -441,10 +448,9 @@ int sf_sandbox_adopt(sf_runtime *rt, const char *id, sf_sandbox **out, sf_error_
   json_int_t start = -1, mem = 0, pids = 0, nofile = 0, fsize = 0;
   int pid = 0;
   json_t *env = NULL;
-  if (sb == NULL ||
-      json_unpack(j, "{s:i,s:I,s?I,s?I,s?I,s?I,s?o}", "init_pid", &pid, "init_start", &start,
-                  "memory_bytes", &mem, "pids_max", &pids, "nofile", &nofile, "fsize_bytes", &fsize,
-                  "env", &env) < 0) {
+  if (sb == NULL || json_unpack(j, "{s:i,s:I,s?I,s?I,s?I,s?I,s?o}", "init_pid", &pid, "init_start",
+                                &start, "memory_bytes", &mem, "pids_max", &pids, "nofile", &nofile,
+                                "fsize_bytes", &fsize, "env", &env) < 0) {
     json_decref(j);
     sf_sandbox_release(sb);
     return sf_error_make(err, EINVAL, "corrupt runtime state for sandbox %s", id);
@@ -466,7 +472,8 @@ int sf_sandbox_adopt(sf_runtime *rt, const char *id, sf_sandbox **out, sf_error_
   }
   sb->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
   if (sb->pidfd < 0 ||
-      sf_cgroup_create(rt->cgroup_root, rt->cg_mode, rt->cgroup_parent, id, NULL, true, &sb->cg, err) < 0 ||
+      sf_cgroup_create(rt->cgroup_root, rt->cg_mode, rt->cgroup_parent, id, NULL, true, &sb->cg,
+                       err) < 0 ||
       sf_runtime_watch_add(rt, sb, err) < 0) {
     if (sb->pidfd < 0)
       sf_error_make(err, ESRCH, "init of sandbox %s is gone", id);
@@ -484,7 +491,8 @@ int sf_sandbox_cleanup_id(sf_runtime *rt, const char *id, sf_error_t *err)
   sf_runtime_watch_remove(rt, id);
   sf_cgroup *cg = NULL;
   sf_error_t e = NULL;
-  if (sf_cgroup_create(rt->cgroup_root, rt->cg_mode, rt->cgroup_parent, id, NULL, true, &cg, &e) == 0) {
+  if (sf_cgroup_create(rt->cgroup_root, rt->cg_mode, rt->cgroup_parent, id, NULL, true, &cg, &e) ==
+      0) {
     if (sf_cgroup_kill_all(cg, err) < 0) {
       sf_cgroup_free(cg);
       return -1;

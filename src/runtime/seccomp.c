@@ -16,23 +16,71 @@
 
 /* Denied with EPERM, or — when a listener is wanted — sent to the supervisor,
  * which answers EPERM and reports a security.violation. */
-static const char *const watch_list[] = {
-    "mount",       "umount2",         "pivot_root", "chroot",      "unshare",   "setns",
-    "ptrace",      "init_module",     "finit_module", "delete_module", "kexec_load",
-    "kexec_file_load", "reboot",      "bpf",        "perf_event_open", "keyctl", "add_key",
-    "request_key", "swapon",          "swapoff",    "open_by_handle_at", NULL};
+static const char *const watch_list[] = {"mount",
+                                         "umount2",
+                                         "pivot_root",
+                                         "chroot",
+                                         "unshare",
+                                         "setns",
+                                         "ptrace",
+                                         "init_module",
+                                         "finit_module",
+                                         "delete_module",
+                                         "kexec_load",
+                                         "kexec_file_load",
+                                         "reboot",
+                                         "bpf",
+                                         "perf_event_open",
+                                         "keyctl",
+                                         "add_key",
+                                         "request_key",
+                                         "swapon",
+                                         "swapoff",
+                                         "open_by_handle_at",
+                                         NULL};
 
 /* Always plain EPERM (too noisy, or not worth an event). */
-static const char *const deny_list[] = {
-    "umount",          "move_mount",     "open_tree",      "fsopen",          "fsmount",
-    "fsconfig",        "fspick",         "mount_setattr",  "userfaultfd",     "process_vm_readv",
-    "process_vm_writev", "kcmp",         "acct",           "settimeofday",    "clock_settime",
-    "clock_adjtime",   "adjtimex",       "stime",          "iopl",            "ioperm",
-    "lookup_dcookie",  "quotactl",       "quotactl_fd",    "nfsservctl",      "vhangup",
-    "syslog",          "name_to_handle_at", "create_module", "get_kernel_syms", "query_module",
-    "uselib",          "ustat",          "sysfs",          "_sysctl",         "fanotify_init",
-    "pidfd_getfd",     "io_uring_setup", "io_uring_enter", "io_uring_register", "lsm_set_self_attr",
-    NULL};
+static const char *const deny_list[] = {"umount",
+                                        "move_mount",
+                                        "open_tree",
+                                        "fsopen",
+                                        "fsmount",
+                                        "fsconfig",
+                                        "fspick",
+                                        "mount_setattr",
+                                        "userfaultfd",
+                                        "process_vm_readv",
+                                        "process_vm_writev",
+                                        "kcmp",
+                                        "acct",
+                                        "settimeofday",
+                                        "clock_settime",
+                                        "clock_adjtime",
+                                        "adjtimex",
+                                        "stime",
+                                        "iopl",
+                                        "ioperm",
+                                        "lookup_dcookie",
+                                        "quotactl",
+                                        "quotactl_fd",
+                                        "nfsservctl",
+                                        "vhangup",
+                                        "syslog",
+                                        "name_to_handle_at",
+                                        "create_module",
+                                        "get_kernel_syms",
+                                        "query_module",
+                                        "uselib",
+                                        "ustat",
+                                        "sysfs",
+                                        "_sysctl",
+                                        "fanotify_init",
+                                        "pidfd_getfd",
+                                        "io_uring_setup",
+                                        "io_uring_enter",
+                                        "io_uring_register",
+                                        "lsm_set_self_attr",
+                                        NULL};
 
 const char *const *sf_seccomp_watch_list(void)
 {
@@ -70,8 +118,9 @@ int sf_seccomp_load(bool want_listener, int *listener_fd, sf_error_t *err)
       goto fail;
 
   /* clone with any namespace flag → EPERM (one rule per flag: libseccomp ORs rules). */
-  static const unsigned long ns_flags[] = {CLONE_NEWNS,  CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWUSER,
-                                           CLONE_NEWPID, CLONE_NEWNET, CLONE_NEWCGROUP};
+  static const unsigned long ns_flags[] = {CLONE_NEWNS,    CLONE_NEWUTS, CLONE_NEWIPC,
+                                           CLONE_NEWUSER,  CLONE_NEWPID, CLONE_NEWNET,
+                                           CLONE_NEWCGROUP};
   for (size_t i = 0; i < sizeof(ns_flags) / sizeof(ns_flags[0]); i++) {
     r = seccomp_rule_add(ctx, eperm, SCMP_SYS(clone), 1,
                          SCMP_A0(SCMP_CMP_MASKED_EQ, ns_flags[i], ns_flags[i]));
@@ -103,7 +152,8 @@ int sf_seccomp_load(bool want_listener, int *listener_fd, sf_error_t *err)
     }
   }
   /* TIOCSTI would let a sandboxed process type into a shared terminal. */
-  r = seccomp_rule_add(ctx, eperm, SCMP_SYS(ioctl), 1, SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffff, TIOCSTI));
+  r = seccomp_rule_add(ctx, eperm, SCMP_SYS(ioctl), 1,
+                       SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffff, TIOCSTI));
   if (r < 0) {
     sf_error_make(err, -r, "seccomp ioctl rule: %s", strerror(-r));
     goto fail;
@@ -148,7 +198,9 @@ int sf_seccomp_handle_one(int listener_fd, sf_seccomp_notice *notice, sf_error_t
   int r = seccomp_notify_receive(listener_fd, req);
   if (r < 0) {
     /* ENOENT: the target was killed between poll and receive. */
-    ret = (r == -ENOENT || r == -EINTR) ? 0 : sf_error_make(err, -r, "seccomp_notify_receive: %s", strerror(-r));
+    ret = (r == -ENOENT || r == -EINTR)
+              ? 0
+              : sf_error_make(err, -r, "seccomp_notify_receive: %s", strerror(-r));
     goto out;
   }
   memset(notice, 0, sizeof(*notice));

@@ -77,11 +77,11 @@ int sf_store_event_append(sf_store *st, sf_event *ev, sf_error_t *err);
 char *sf_event_payload(const sf_event *ev);
 
 typedef struct {
-  int64_t since_ms;     /* 0 = all */
-  int64_t after_seq;    /* 0 = from the start (for follow/pagination) */
-  const char *type;     /* exact name, "prefix.*" or NULL */
+  int64_t since_ms;  /* 0 = all */
+  int64_t after_seq; /* 0 = from the start (for follow/pagination) */
+  const char *type;  /* exact name, "prefix.*" or NULL */
   const char *sandbox_id;
-  int limit;            /* default 100, max 1000 */
+  int limit; /* default 100, max 1000 */
 } sf_event_query;
 
 /* Events as a JSON array of payload objects, each with an extra "seq"

@@ -43,8 +43,7 @@ int sf_webhook_settings_env(sf_webhook_settings *s, char **envp, sf_error_t *err
 
 /* The endpoint given by command-line flags (events may be NULL = all). */
 int sf_webhook_settings_add_flag_endpoint(sf_webhook_settings *s, const char *url,
-                                          const char *secret, const char *events,
-                                          sf_error_t *err);
+                                          const char *secret, const char *events, sf_error_t *err);
 
 /* Start delivery (see top).  `settings` is copied. */
 int sf_webhooks_start(sf_store *st, const sf_webhook_settings *settings, sf_webhooks **out,

@@ -47,9 +47,9 @@ static void fake_group(const char *rel)
   char p[512];
   snprintf(p, sizeof(p), "%s/%s", root, rel);
   mkdir(p, 0755);
-  static const char *const files[] = {"cgroup.procs", "cgroup.subtree_control", "memory.max",
-                                      "memory.swap.max", "cpu.max", "pids.max", "cgroup.freeze",
-                                      "cgroup.kill"};
+  static const char *const files[] = {
+      "cgroup.procs", "cgroup.subtree_control", "memory.max", "memory.swap.max", "cpu.max",
+      "pids.max",     "cgroup.freeze",          "cgroup.kill"};
   for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
     char f[600];
     snprintf(f, sizeof(f), "%s/%s", rel, files[i]);
@@ -94,7 +94,8 @@ static void test_create_writes_limits_and_controllers(void **state)
   sf_cgroup_limits lim = {.memory_bytes = 256 << 20, .cpu_millis = 500, .pids_max = 64};
   sf_cgroup *cg = NULL;
   sf_error_t err = NULL;
-  assert_int_equal(sf_cgroup_create(root, SF_CGROUP_V2, "sandforge", "sb1", &lim, false, &cg, &err), 0);
+  assert_int_equal(sf_cgroup_create(root, SF_CGROUP_V2, "sandforge", "sb1", &lim, false, &cg, &err),
+                   0);
   cleanup_free char *mem = get("sandforge/sb1/memory.max");
   cleanup_free char *swap = get("sandforge/sb1/memory.swap.max");
   cleanup_free char *cpu = get("sandforge/sb1/cpu.max");
@@ -122,7 +123,8 @@ static void test_stats_parsing(void **state)
   put("sandforge/sb1/cgroup.events", "populated 1\nfrozen 0\n");
   sf_cgroup *cg = NULL;
   sf_error_t err = NULL;
-  assert_int_equal(sf_cgroup_create(root, SF_CGROUP_V2, "sandforge", "sb1", NULL, true, &cg, &err), 0);
+  assert_int_equal(sf_cgroup_create(root, SF_CGROUP_V2, "sandforge", "sb1", NULL, true, &cg, &err),
+                   0);
   sf_cgroup_stats st;
   assert_int_equal(sf_cgroup_stats_read(cg, &st, &err), 0);
   assert_int_equal(st.cpu_usec, 123456);
@@ -138,7 +140,8 @@ static void test_freeze_waits_for_kernel_and_times_out(void **state)
 {
   sf_cgroup *cg = NULL;
   sf_error_t err = NULL;
-  assert_int_equal(sf_cgroup_create(root, SF_CGROUP_V2, "sandforge", "sb1", NULL, true, &cg, &err), 0);
+  assert_int_equal(sf_cgroup_create(root, SF_CGROUP_V2, "sandforge", "sb1", NULL, true, &cg, &err),
+                   0);
   put("sandforge/sb1/cgroup.events", "populated 1\nfrozen 1\n");
   assert_int_equal(sf_cgroup_freeze(cg, &err), 0);
   cleanup_free char *fz = get("sandforge/sb1/cgroup.freeze");
@@ -157,7 +160,8 @@ static void test_kill_uses_cgroup_kill_and_destroy_removes(void **state)
   sf_cgroup *cg = NULL;
   sf_error_t err = NULL;
   put("sandforge/sb1/cgroup.procs", "");
-  assert_int_equal(sf_cgroup_create(root, SF_CGROUP_V2, "sandforge", "sb1", NULL, true, &cg, &err), 0);
+  assert_int_equal(sf_cgroup_create(root, SF_CGROUP_V2, "sandforge", "sb1", NULL, true, &cg, &err),
+                   0);
   assert_int_equal(sf_cgroup_kill_all(cg, &err), 0);
   cleanup_free char *k = get("sandforge/sb1/cgroup.kill");
   assert_string_equal(k, "1");
@@ -177,9 +181,11 @@ static void test_bad_names_rejected(void **state)
 {
   sf_cgroup *cg = NULL;
   sf_error_t err = NULL;
-  assert_int_equal(sf_cgroup_create(root, SF_CGROUP_V2, "sandforge", "../escape", NULL, false, &cg, &err), -1);
+  assert_int_equal(
+      sf_cgroup_create(root, SF_CGROUP_V2, "sandforge", "../escape", NULL, false, &cg, &err), -1);
   sf_error_release(&err);
-  assert_int_equal(sf_cgroup_create(root, SF_CGROUP_V2, "sandforge", "", NULL, false, &cg, &err), -1);
+  assert_int_equal(sf_cgroup_create(root, SF_CGROUP_V2, "sandforge", "", NULL, false, &cg, &err),
+                   -1);
   sf_error_release(&err);
 }
 
@@ -190,7 +196,8 @@ int main(void)
       cmocka_unit_test_setup_teardown(test_create_writes_limits_and_controllers, setup, teardown),
       cmocka_unit_test_setup_teardown(test_stats_parsing, setup, teardown),
       cmocka_unit_test_setup_teardown(test_freeze_waits_for_kernel_and_times_out, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_kill_uses_cgroup_kill_and_destroy_removes, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_kill_uses_cgroup_kill_and_destroy_removes, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(test_bad_names_rejected, setup, teardown),
   };
   return cmocka_run_group_tests_name("cgroup v2 (fake tree)", tests, NULL, NULL);

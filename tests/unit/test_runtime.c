@@ -66,7 +66,9 @@ static int setup(void **state)
   *strrchr(self, '/') = '\0';
   snprintf(init, sizeof(init), "%s/../bin/sandforge-init", self);
   snprintf(state_dir, sizeof(state_dir), "/run/sandforge/unit-%d", (int)getpid());
-  sf_runtime_config cfg = {.state_dir = state_dir, .init_path = init, .cgroup_parent = "sandforge-unit",
+  sf_runtime_config cfg = {.state_dir = state_dir,
+                           .init_path = init,
+                           .cgroup_parent = "sandforge-unit",
                            .on_incident = on_incident};
   sf_error_t err = NULL;
   if (sf_runtime_new(&rt, &cfg, &err) < 0) {
@@ -85,11 +87,16 @@ static int teardown(void **state)
 }
 
 /* Run a shell command, collect stdout. */
-static sf_exec_result run_sh(sf_sandbox *sb, const char *cmd, int64_t uid, int64_t timeout_ms, char *out,
-                             size_t cap)
+static sf_exec_result run_sh(sf_sandbox *sb, const char *cmd, int64_t uid, int64_t timeout_ms,
+                             char *out, size_t cap)
 {
-  sf_exec_spec xs = {.shell_cmd = cmd, .uid = uid, .gid = uid, .stdin_fd = -1, .stdout_fd = -1,
-                     .stderr_fd = 2, .timeout_ms = timeout_ms};
+  sf_exec_spec xs = {.shell_cmd = cmd,
+                     .uid = uid,
+                     .gid = uid,
+                     .stdin_fd = -1,
+                     .stdout_fd = -1,
+                     .stderr_fd = 2,
+                     .timeout_ms = timeout_ms};
   sf_exec *ex = NULL;
   sf_error_t err = NULL;
   if (sf_exec_start(sb, &xs, &ex, &err) < 0)

@@ -47,7 +47,8 @@ static int denials(void)
   bad += expect_eperm(mount("none", "/mnt", "tmpfs", 0, NULL));
   bad += expect_eperm(unshare(CLONE_NEWUSER));
   bad += expect_eperm(syscall(SYS_keyctl, 0, -3, 0));
-  bad += expect_eperm(syscall(SYS_bpf, 0, 0, 0));
+  char attr[128] = {0};
+  bad += expect_eperm(syscall(SYS_bpf, 0, attr, sizeof(attr)));
   bad += expect_eperm(syscall(SYS_kexec_load, 0, 0, 0, 0));
   bad += expect_eperm(syscall(SYS_ptrace, 0 /* TRACEME */, 0, 0, 0));
   bad += expect_eperm(syscall(SYS_personality, 0x0040000 /* ADDR_NO_RANDOMIZE */));

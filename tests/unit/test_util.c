@@ -104,9 +104,9 @@ static void test_random_ids(void **state)
 int main(void)
 {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_parse_size),      cmocka_unit_test(test_parse_cpu),
-      cmocka_unit_test(test_parse_duration),  cmocka_unit_test(test_rfc3339_roundtrip),
-      cmocka_unit_test(test_error_wrap),      cmocka_unit_test(test_random_ids),
+      cmocka_unit_test(test_parse_size),     cmocka_unit_test(test_parse_cpu),
+      cmocka_unit_test(test_parse_duration), cmocka_unit_test(test_rfc3339_roundtrip),
+      cmocka_unit_test(test_error_wrap),     cmocka_unit_test(test_random_ids),
   };
   return cmocka_run_group_tests_name("common", tests, NULL, NULL);
 }
