@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-__attribute__((format(printf, 4, 0))) static int error_vmake(sf_error_t *err, int status,
-                                                         const char *suffix, const char *fmt, va_list ap)
+__attribute__((format(printf, 4, 0))) static int
+error_vmake(sf_error_t *err, int status, const char *suffix, const char *fmt, va_list ap)
 {
   if (err == NULL || *err != NULL)
     return -1;
