@@ -137,7 +137,6 @@ static __attribute__((noreturn)) void shim(sf_sandbox *sb, const sf_exec_spec *s
                                            int in_fd, int out_fd, int err_fd, int sock)
 {
   sf_error_t err = NULL;
-  prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (sf_cgroup_enter(sb->cg, getpid(), &err) < 0)
     sf_child_fail(res_fd, &err);
   if (setns(sb->pidfd, CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWUTS |

@@ -2,6 +2,7 @@
 #include "runtime/runtime_internal.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <grp.h>
 #include <linux/capability.h>
 #include <string.h>
@@ -21,6 +22,14 @@ static int set_rlimit(int res, int64_t v, const char *name, sf_error_t *err)
 
 int sf_harden_process(const sf_harden_opts *o, sf_error_t *err)
 {
+  /* The supervisor blocks/ignores signals for its own threads; a workload
+   * must start with a clean mask and default dispositions. */
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, NULL);
+  for (int sig = 1; sig < NSIG; sig++)
+    if (sig != SIGKILL && sig != SIGSTOP)
+      signal(sig, SIG_DFL);
   if (set_rlimit(RLIMIT_CORE, 0, "CORE", err) < 0)
     return -1;
   if (o->nofile > 0 && set_rlimit(RLIMIT_NOFILE, o->nofile, "NOFILE", err) < 0)

@@ -1,0 +1,101 @@
+/* Health, Prometheus metrics, SDK telemetry sink, templates, the event log. */
+#include "api/api.h"
+#include "common/cleanup.h"
+#include "common/util.h"
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void health(sf_http_req *req, void *ud)
+{
+  sf_api_ctx *ctx = ud;
+  json_t *events = NULL;
+  sf_event_query q = {.limit = 1};
+  bool store_ok = sf_store_events_list(ctx->store, &q, &events, NULL) == 0;
+  json_decref(events);
+  sf_http_reply_json(req, store_ok ? 200 : 503,
+                     json_pack("{s:s,s:s,s:{s:s}}", "status", store_ok ? "ok" : "degraded", "store",
+                               store_ok ? "ok" : "error", "runtime", "cgroup", sf_runtime_cgroup_mode(ctx->runtime)));
+}
+
+static void metrics(sf_http_req *req, void *ud)
+{
+  sf_api_ctx *ctx = ud;
+  char *buf = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&buf, &len);
+  json_t *counts = sf_lifecycle_state_counts(ctx->lifecycle);
+  fprintf(f, "# HELP sandforge_sandboxes Sandboxes by state.\n# TYPE sandforge_sandboxes gauge\n");
+  static const char *const states[] = {"Pending", "Running", "Pausing", "Paused", "Resuming", "Stopping", "Failed", NULL};
+  for (const char *const *s = states; *s; s++)
+    fprintf(f, "sandforge_sandboxes{state=\"%s\"} %lld\n", *s,
+            (long long)json_integer_value(json_object_get(counts, *s)));
+  json_decref(counts);
+  sqlite3_stmt *q = NULL;
+  sf_store_lock(ctx->store);
+  fprintf(f, "# HELP sandforge_events_total Events recorded, by type.\n# TYPE sandforge_events_total counter\n");
+  if (sqlite3_prepare_v2(sf_store_db(ctx->store), "SELECT type, COUNT(*) FROM events GROUP BY type", -1, &q, NULL) ==
+      SQLITE_OK)
+    while (sqlite3_step(q) == SQLITE_ROW)
+      fprintf(f, "sandforge_events_total{event=\"%s\"} %lld\n", sqlite3_column_text(q, 0),
+              (long long)sqlite3_column_int64(q, 1));
+  sqlite3_finalize(q);
+  sf_store_unlock(ctx->store);
+  fclose(f);
+  sf_http_reply_bytes(req, 200, "text/plain; version=0.0.4", buf, len);
+  free(buf);
+}
+
+static void telemetry(sf_http_req *req, void *ud)
+{
+  sf_http_reply_empty(req, 204);
+}
+
+static void templates(sf_http_req *req, void *ud)
+{
+  sf_api_ctx *ctx = ud;
+  json_t *arr = json_array();
+  json_array_append_new(arr, json_pack("{s:s,s:s}", "name", "host", "source", "built-in"));
+  DIR *d = ctx->templates_dir ? opendir(ctx->templates_dir) : NULL;
+  struct dirent *de;
+  while (d && (de = readdir(d)) != NULL)
+    if (de->d_name[0] != '.' && de->d_type == DT_DIR)
+      json_array_append_new(arr, json_pack("{s:s,s:s}", "name", de->d_name, "source", "directory"));
+  if (d)
+    closedir(d);
+  sf_http_reply_json(req, 200, json_pack("{s:o}", "items", arr));
+}
+
+static void events(sf_http_req *req, void *ud)
+{
+  sf_api_ctx *ctx = ud;
+  sf_event_query q = {.type = sf_http_query(req, "event"), .sandbox_id = sf_http_query(req, "sandboxId")};
+  const char *since = sf_http_query(req, "since"), *cursor = sf_http_query(req, "cursor"),
+             *limit = sf_http_query(req, "limit");
+  if (since && sf_parse_rfc3339(since, &q.since_ms) < 0) {
+    sf_http_reply_error(req, 400, "INVALID_PARAMETER", "since must be an RFC 3339 timestamp");
+    return;
+  }
+  q.after_seq = cursor ? strtoll(cursor, NULL, 10) : 0;
+  q.limit = limit ? atoi(limit) : 100;
+  json_t *items = NULL;
+  sf_error_t err = NULL;
+  if (sf_store_events_list(ctx->store, &q, &items, &err) < 0) {
+    sf_http_reply_sf_error(req, NULL, &err);
+    return;
+  }
+  size_t n = json_array_size(items);
+  json_int_t next = n ? json_integer_value(json_object_get(json_array_get(items, n - 1), "seq")) : q.after_seq;
+  sf_http_reply_json(req, 200, json_pack("{s:o,s:I}", "items", items, "nextCursor", next));
+}
+
+void sf_api_register_system_routes(sf_http_server *srv, sf_api_ctx *ctx)
+{
+  sf_http_route(srv, "GET", "/health", health, ctx, SF_HTTP_NOAUTH);
+  sf_http_route(srv, "GET", "/metrics", metrics, ctx, 0);
+  sf_http_route(srv, "POST", "/metrics/events", telemetry, ctx, 0);
+  sf_http_route(srv, "GET", "/templates", templates, ctx, 0);
+  sf_http_route(srv, "GET", "/events", events, ctx, 0);
+}
