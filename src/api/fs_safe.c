@@ -47,7 +47,7 @@ int sf_fs_open_parent(int rootfd, const char *path, const char **leaf, sf_error_
   return sf_fs_open(rootfd, parent[0] ? parent : "/", O_DIRECTORY | O_RDONLY, 0, err);
 }
 
-int sf_fs_mkdir_p(int rootfd, const char *path, mode_t mode, uid_t uid, gid_t gid, sf_error_t *err)
+int sf_fs_mkdir_p(int rootfd, const char *path, mode_t mode, sf_error_t *err)
 {
   if (check_path(path, err) < 0)
     return -1;
@@ -67,10 +67,7 @@ int sf_fs_mkdir_p(int rootfd, const char *path, mode_t mode, uid_t uid, gid_t gi
     cleanup_close int dfd = sf_fs_open_parent(rootfd, buf, &leaf, err);
     if (dfd < 0)
       return -1;
-    if (mkdirat(dfd, leaf, mode) == 0) {
-      if (fchownat(dfd, leaf, uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
-        return sf_error_sys(err, "chown '%s'", buf);
-    } else if (errno != EEXIST) {
+    if (mkdirat(dfd, leaf, mode) < 0 && errno != EEXIST) {
       return sf_error_sys(err, "mkdir '%s'", buf);
     }
     *p = saved;

@@ -11,8 +11,8 @@
 
 /* Open `path` (absolute inside the sandbox) with open(2) flags. */
 int sf_fs_open(int rootfd, const char *path, int flags, mode_t mode, sf_error_t *err);
-/* mkdir -p of `path` inside the root; created dirs get uid/gid and mode. */
-int sf_fs_mkdir_p(int rootfd, const char *path, mode_t mode, uid_t uid, gid_t gid, sf_error_t *err);
+/* mkdir -p of `path` inside the root (created dirs belong to the caller's fsuid). */
+int sf_fs_mkdir_p(int rootfd, const char *path, mode_t mode, sf_error_t *err);
 /* Open the parent directory of `path` and return it; *leaf points into path. */
 int sf_fs_open_parent(int rootfd, const char *path, const char **leaf, sf_error_t *err);
 

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #define MAX_PARTS 64
@@ -29,17 +30,26 @@ static int open_root(sf_http_req *req, sf_api_ctx *ctx, root_handle *h)
   if (h->ref == NULL)
     return -1;
   sf_error_t err = NULL;
-  h->rootfd = sf_sandbox_open_root(sf_sandbox_ref_get(h->ref), &err);
+  sf_sandbox *sb = sf_sandbox_ref_get(h->ref);
+  h->rootfd = sf_sandbox_open_root(sb, &err);
   if (h->rootfd < 0) {
     sf_lifecycle_release(h->ref);
     sf_http_reply_sf_error(req, "RUNTIME_ERROR", &err);
     return -1;
   }
+  /* Act as the sandbox's user for everything below: permission checks are
+   * the user's, new files are the user's, and the overlay (mounted in the
+   * sandbox's user namespace) can represent the owner.  fsuid/fsgid are
+   * per-thread, and each request has its own thread (http.c). */
+  syscall(SYS_setfsgid, sf_sandbox_host_gid(sb, 1000));
+  syscall(SYS_setfsuid, sf_sandbox_host_uid(sb, 1000));
   return 0;
 }
 
 static void close_root(root_handle *h)
 {
+  syscall(SYS_setfsuid, 0);
+  syscall(SYS_setfsgid, 0);
   close(h->rootfd);
   sf_lifecycle_release(h->ref);
 }
@@ -86,9 +96,6 @@ static void upload(sf_http_req *req, void *ud)
   root_handle h;
   if (open_root(req, ud, &h) < 0)
     return;
-  sf_sandbox *sb = sf_sandbox_ref_get(h.ref);
-  uid_t uid = sf_sandbox_host_uid(sb, 1000);
-  gid_t gid = sf_sandbox_host_gid(sb, 1000);
   json_t *meta = NULL;
   int files = 0;
   for (int i = 0; i < n; i++) {
@@ -116,7 +123,7 @@ static void upload(sf_http_req *req, void *ud)
       sf_error_make(&err, EINVAL, "path must be absolute: '%s'", path);
       break;
     }
-    if (parent[0] && sf_fs_mkdir_p(h.rootfd, parent, 0755, uid, gid, &err) < 0)
+    if (parent[0] && sf_fs_mkdir_p(h.rootfd, parent, 0755, &err) < 0)
       break;
     cleanup_close int dfd = sf_fs_open_parent(h.rootfd, path, &leaf, &err);
     if (dfd < 0)
@@ -133,8 +140,8 @@ static void upload(sf_http_req *req, void *ud)
       break;
     }
     json_t *jm = json_object_get(meta, "mode");
-    if (fchown(fd, uid, gid) < 0 || (json_is_integer(jm) && json_integer_value(jm) > 0 && fchmod(fd, mode) < 0)) {
-      sf_error_sys(&err, "set owner/mode of '%s'", path);
+    if (json_is_integer(jm) && json_integer_value(jm) > 0 && fchmod(fd, mode) < 0) {
+      sf_error_sys(&err, "set mode of '%s'", path);
       break;
     }
     files++;
@@ -324,14 +331,12 @@ static void make_dirs(sf_http_req *req, void *ud)
     json_decref(body);
     return;
   }
-  sf_sandbox *sb = sf_sandbox_ref_get(h.ref);
   sf_error_t err = NULL;
   const char *path;
   json_t *perm;
   json_object_foreach(body, path, perm)
   {
-    if (sf_fs_mkdir_p(h.rootfd, path, mode_from_json(json_object_get(perm, "mode"), 0755),
-                      sf_sandbox_host_uid(sb, 1000), sf_sandbox_host_gid(sb, 1000), &err) < 0)
+    if (sf_fs_mkdir_p(h.rootfd, path, mode_from_json(json_object_get(perm, "mode"), 0755), &err) < 0)
       break;
   }
   close_root(&h);
