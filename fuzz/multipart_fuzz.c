@@ -10,9 +10,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
   sf_mp_part parts[8];
   sf_error_t err = NULL;
-  int n = sf_multipart_parse("multipart/form-data; boundary=XyZ", (const char *)data, size, parts, 8, &err);
+  int n = sf_multipart_parse("multipart/form-data; boundary=XyZ", (const char *)data, size, parts,
+                             8, &err);
   for (int i = 0; i < n; i++)
-    if (parts[i].data < (const char *)data || parts[i].data + parts[i].len > (const char *)data + size)
+    if (parts[i].data < (const char *)data ||
+        parts[i].data + parts[i].len > (const char *)data + size)
       abort();
   sf_error_release(&err);
   return 0;

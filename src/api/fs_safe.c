@@ -24,7 +24,8 @@ int sf_fs_open(int rootfd, const char *path, int flags, mode_t mode, sf_error_t 
 {
   if (check_path(path, err) < 0)
     return -1;
-  struct open_how how = {.flags = (uint64_t)(flags | O_CLOEXEC), .mode = (flags & O_CREAT) ? mode : 0,
+  struct open_how how = {.flags = (uint64_t)(flags | O_CLOEXEC),
+                         .mode = (flags & O_CREAT) ? mode : 0,
                          .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS};
   const char *rel = path + strspn(path, "/");
   int fd = (int)syscall(SYS_openat2, rootfd, *rel ? rel : ".", &how, sizeof(how));

@@ -182,7 +182,8 @@ typedef struct {
   size_t n;
 } query_collect;
 
-static enum MHD_Result collect_query(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+static enum MHD_Result collect_query(void *cls, enum MHD_ValueKind kind, const char *key,
+                                     const char *value)
 {
   query_collect *q = cls;
   if (key && strcmp(key, q->key) == 0 && value) {
@@ -235,8 +236,8 @@ json_t *sf_http_json_body(sf_http_req *req, bool allow_empty)
   json_error_t e;
   json_t *j = json_loadb(req->body ? req->body : "", req->len, JSON_REJECT_DUPLICATES, &e);
   if (j == NULL) {
-    sf_http_reply_error(req, 400, "INVALID_REQUEST_BODY", "malformed JSON body: %s (line %d, column %d)",
-                        e.text, e.line, e.column);
+    sf_http_reply_error(req, 400, "INVALID_REQUEST_BODY",
+                        "malformed JSON body: %s (line %d, column %d)", e.text, e.line, e.column);
     return NULL;
   }
   if (!json_is_object(j)) {
@@ -264,15 +265,18 @@ void sf_http_reply_add_header(sf_http_req *req, const char *name, const char *va
     MHD_add_response_header(req->resp, name, value);
 }
 
-void sf_http_reply_bytes(sf_http_req *req, int status, const char *content_type, const void *data, size_t len)
+void sf_http_reply_bytes(sf_http_req *req, int status, const char *content_type, const void *data,
+                         size_t len)
 {
-  struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)data, MHD_RESPMEM_MUST_COPY);
+  struct MHD_Response *r =
+      MHD_create_response_from_buffer(len, (void *)data, MHD_RESPMEM_MUST_COPY);
   if (content_type)
     MHD_add_response_header(r, "Content-Type", content_type);
   set_response(req, status, r);
 }
 
-void sf_http_reply_fd(sf_http_req *req, int status, const char *content_type, int fd, off_t offset, size_t len)
+void sf_http_reply_fd(sf_http_req *req, int status, const char *content_type, int fd, off_t offset,
+                      size_t len)
 {
   struct MHD_Response *r = MHD_create_response_from_fd_at_offset64(len, fd, (uint64_t)offset);
   if (content_type)
@@ -301,7 +305,8 @@ void sf_http_reply_error(sf_http_req *req, int status, const char *code, const c
   if (vasprintf(&msg, fmt, ap) < 0)
     msg = NULL;
   va_end(ap);
-  sf_http_reply_json(req, status, json_pack("{s:s,s:s}", "code", code, "message", msg ? msg : "error"));
+  sf_http_reply_json(req, status,
+                     json_pack("{s:s,s:s}", "code", code, "message", msg ? msg : "error"));
   free(msg);
 }
 
@@ -310,14 +315,32 @@ void sf_http_reply_sf_error(sf_http_req *req, const char *code, sf_error_t *err)
   int e = sf_error_code(err), status;
   const char *dflt;
   switch (e) {
-  case ENOENT: status = 404, dflt = "NOT_FOUND"; break;
-  case EINVAL: status = 400, dflt = "INVALID_PARAMETER"; break;
-  case EBUSY: case EEXIST: status = 409, dflt = "CONFLICT"; break;
-  case E2BIG: case EFBIG: status = 413, dflt = "PAYLOAD_TOO_LARGE"; break;
-  case EACCES: status = 401, dflt = "UNAUTHORIZED"; break;
-  case EPERM: status = 403, dflt = "FORBIDDEN"; break;
-  case EAGAIN: status = 503, dflt = "UNAVAILABLE"; break;
-  default: status = 500, dflt = "GENERAL::UNKNOWN_ERROR"; break;
+  case ENOENT:
+    status = 404, dflt = "NOT_FOUND";
+    break;
+  case EINVAL:
+    status = 400, dflt = "INVALID_PARAMETER";
+    break;
+  case EBUSY:
+  case EEXIST:
+    status = 409, dflt = "CONFLICT";
+    break;
+  case E2BIG:
+  case EFBIG:
+    status = 413, dflt = "PAYLOAD_TOO_LARGE";
+    break;
+  case EACCES:
+    status = 401, dflt = "UNAUTHORIZED";
+    break;
+  case EPERM:
+    status = 403, dflt = "FORBIDDEN";
+    break;
+  case EAGAIN:
+    status = 503, dflt = "UNAVAILABLE";
+    break;
+  default:
+    status = 500, dflt = "GENERAL::UNKNOWN_ERROR";
+    break;
   }
   sf_http_reply_error(req, status, code ? code : dflt, "%s", sf_error_msg(err));
   sf_error_release(err);
@@ -353,14 +376,15 @@ static void stream_free(void *cls)
   free(s);
 }
 
-void sf_http_reply_stream(sf_http_req *req, int status, const char *content_type, sf_http_produce_fn produce,
-                          sf_http_done_fn done, void *ctx)
+void sf_http_reply_stream(sf_http_req *req, int status, const char *content_type,
+                          sf_http_produce_fn produce, sf_http_done_fn done, void *ctx)
 {
   stream *s = calloc(1, sizeof(*s));
   s->produce = produce;
   s->done = done;
   s->ctx = ctx;
-  struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 8192, stream_read, s, stream_free);
+  struct MHD_Response *r =
+      MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 8192, stream_read, s, stream_free);
   MHD_add_response_header(r, "Content-Type", content_type);
   set_response(req, status, r);
 }
@@ -375,7 +399,8 @@ static bool authorized(sf_http_req *req)
   if (k == NULL && auth && strncasecmp(auth, "Bearer ", 7) == 0)
     k = auth + 7;
   if (k == NULL) {
-    sf_http_reply_error(req, 401, "MISSING_API_KEY", "missing API key (OPEN-SANDBOX-API-KEY header)");
+    sf_http_reply_error(req, 401, "MISSING_API_KEY",
+                        "missing API key (OPEN-SANDBOX-API-KEY header)");
     return false;
   }
   bool ok = false;
@@ -392,7 +417,8 @@ static void dispatch(sf_http_req *req)
   const route *r = match(req->srv, req, &wrong_method);
   if (r == NULL) {
     if (wrong_method)
-      sf_http_reply_error(req, 405, "METHOD_NOT_ALLOWED", "%s is not allowed on %s", req->method, req->path);
+      sf_http_reply_error(req, 405, "METHOD_NOT_ALLOWED", "%s is not allowed on %s", req->method,
+                          req->path);
     else
       sf_http_reply_error(req, 404, "NOT_FOUND", "no route for %s %s", req->method, req->path);
     return;
@@ -409,9 +435,9 @@ static void dispatch(sf_http_req *req)
     sf_http_reply_error(req, 500, "GENERAL::UNKNOWN_ERROR", "handler produced no reply");
 }
 
-static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
-                                  const char *version, const char *upload_data, size_t *upload_size,
-                                  void **con_cls)
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_size, void **con_cls)
 {
   sf_http_server *srv = cls;
   sf_http_req *req = *con_cls;
@@ -527,14 +553,16 @@ bad:
 
 int sf_http_server_start(sf_http_server *srv, sf_error_t *err)
 {
-  unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+  unsigned flags =
+      MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
   if (srv->addr.ss_family == AF_INET6)
     flags |= MHD_USE_IPv6;
-  srv->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR, &srv->addr,
-                                 MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+  srv->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR,
+                                 &srv->addr, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
                                  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)300, MHD_OPTION_END);
   if (srv->daemon == NULL)
-    return sf_error_make(err, EADDRINUSE, "cannot listen on %s (in use, or not a local address)", srv->listen);
+    return sf_error_make(err, EADDRINUSE, "cannot listen on %s (in use, or not a local address)",
+                         srv->listen);
   return 0;
 }
 

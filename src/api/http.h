@@ -72,7 +72,8 @@ void sf_http_reply_empty(sf_http_req *req, int status);
 void sf_http_reply_bytes(sf_http_req *req, int status, const char *content_type, const void *data,
                          size_t len);
 /* Reply with `len` bytes of `fd` from `offset` (the fd is owned and closed by the reply). */
-void sf_http_reply_fd(sf_http_req *req, int status, const char *content_type, int fd, off_t offset, size_t len);
+void sf_http_reply_fd(sf_http_req *req, int status, const char *content_type, int fd, off_t offset,
+                      size_t len);
 void sf_http_reply_add_header(sf_http_req *req, const char *name, const char *value);
 
 /* Streaming reply: `produce` is called from the connection's thread with a
@@ -81,7 +82,7 @@ void sf_http_reply_add_header(sf_http_req *req, const char *name, const char *va
  * goes away (closed = true), so the producer can kill what it streams. */
 typedef ssize_t (*sf_http_produce_fn)(void *ctx, char *buf, size_t max);
 typedef void (*sf_http_done_fn)(void *ctx, bool client_gone);
-void sf_http_reply_stream(sf_http_req *req, int status, const char *content_type, sf_http_produce_fn produce,
-                          sf_http_done_fn done, void *ctx);
+void sf_http_reply_stream(sf_http_req *req, int status, const char *content_type,
+                          sf_http_produce_fn produce, sf_http_done_fn done, void *ctx);
 
 #endif

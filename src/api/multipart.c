@@ -22,8 +22,8 @@ static void param(const char *line, size_t len, const char *key, char *out, size
   out[0] = '\0';
   size_t kl = strlen(key);
   for (size_t i = 0; i + kl + 1 < len; i++) {
-    if ((i == 0 || line[i - 1] == ' ' || line[i - 1] == ';') && strncasecmp(line + i, key, kl) == 0 &&
-        line[i + kl] == '=') {
+    if ((i == 0 || line[i - 1] == ' ' || line[i - 1] == ';') &&
+        strncasecmp(line + i, key, kl) == 0 && line[i + kl] == '=') {
       const char *v = line + i + kl + 1, *end = line + len;
       bool quoted = v < end && *v == '"';
       if (quoted)
@@ -37,8 +37,8 @@ static void param(const char *line, size_t len, const char *key, char *out, size
   }
 }
 
-int sf_multipart_parse(const char *content_type, const char *body, size_t len, sf_mp_part *parts, int max,
-                       sf_error_t *err)
+int sf_multipart_parse(const char *content_type, const char *body, size_t len, sf_mp_part *parts,
+                       int max, sf_error_t *err)
 {
   char boundary[256];
   if (content_type == NULL || strncasecmp(content_type, "multipart/form-data", 19) != 0)

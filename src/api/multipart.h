@@ -16,7 +16,7 @@ typedef struct {
 
 /* Parse `body` with the boundary from `content_type`.  Fills up to `max`
  * parts; returns how many, or -1 + err (EINVAL) on malformed input. */
-int sf_multipart_parse(const char *content_type, const char *body, size_t len, sf_mp_part *parts, int max,
-                       sf_error_t *err);
+int sf_multipart_parse(const char *content_type, const char *body, size_t len, sf_mp_part *parts,
+                       int max, sf_error_t *err);
 
 #endif

@@ -116,7 +116,8 @@ static void queue(stream_ctx *s, json_t *ev)
 
 static void emit_line(stream_ctx *s, int which, const char *text)
 {
-  queue(s, json_pack("{s:s,s:s}", "type", which == 0 ? "stdout" : "stderr", "text", *text ? text : "\n"));
+  queue(s, json_pack("{s:s,s:s}", "type", which == 0 ? "stdout" : "stderr", "text",
+                     *text ? text : "\n"));
 }
 
 /* Split output into one event per line ("\r" also ends a line). */
@@ -168,8 +169,8 @@ static void finish(stream_ctx *s, const sf_exec_result *res)
   pthread_mutex_unlock(&cmds_lock);
   if (res->timed_out) {
     sf_error_t err = NULL;
-    json_t *data = json_pack("{s:s,s:f,s:f}", "command", s->c->command, "limit_seconds", s->limit_ms / 1000.0,
-                             "cpu_consumed", res->cpu_usec / 1e6);
+    json_t *data = json_pack("{s:s,s:f,s:f}", "command", s->c->command, "limit_seconds",
+                             s->limit_ms / 1000.0, "cpu_consumed", res->cpu_usec / 1e6);
     if (sf_lifecycle_emit(s->ctx->lifecycle, "task.timeout", s->c->sandbox_id, data, &err) < 0)
       sf_log_warn("task.timeout event: %s", sf_error_msg(&err));
     sf_error_release(&err);
@@ -178,10 +179,11 @@ static void finish(stream_ctx *s, const sf_exec_result *res)
   char ev[32];
   snprintf(ev, sizeof(ev), "%d", code);
   if (code == 0)
-    queue(s, json_pack("{s:s,s:I}", "type", "execution_complete", "execution_time", (json_int_t)elapsed));
+    queue(s, json_pack("{s:s,s:I}", "type", "execution_complete", "execution_time",
+                       (json_int_t)elapsed));
   else
-    queue(s, json_pack("{s:s,s:{s:s,s:s,s:[]}}", "type", "error", "error", "ename", "CommandExecError", "evalue",
-                       ev, "traceback"));
+    queue(s, json_pack("{s:s,s:{s:s,s:s,s:[]}}", "type", "error", "error", "ename",
+                       "CommandExecError", "evalue", ev, "traceback"));
   s->finished = true;
 }
 
@@ -206,7 +208,8 @@ static ssize_t stream_produce(void *ctx, char *buf, size_t max)
       queue(s, json_pack("{s:s,s:s}", "type", "init", "text", s->c->id));
       continue;
     }
-    struct pollfd p[3] = {{s->out_fd, POLLIN, 0}, {s->err_fd, POLLIN, 0}, {sf_exec_wait_fd(s->c->ex), POLLIN, 0}};
+    struct pollfd p[3] = {
+        {s->out_fd, POLLIN, 0}, {s->err_fd, POLLIN, 0}, {sf_exec_wait_fd(s->c->ex), POLLIN, 0}};
     poll(p, 3, 100);
     drain(s, 0, &s->out_fd);
     drain(s, 1, &s->err_fd);
@@ -214,8 +217,8 @@ static ssize_t stream_produce(void *ctx, char *buf, size_t max)
     sf_error_t err = NULL;
     int r = sf_exec_poll(s->c->ex, &res, &err);
     if (r < 0) {
-      queue(s, json_pack("{s:s,s:{s:s,s:s,s:[]}}", "type", "error", "error", "ename", "RuntimeError", "evalue",
-                         sf_error_msg(&err), "traceback"));
+      queue(s, json_pack("{s:s,s:{s:s,s:s,s:[]}}", "type", "error", "error", "ename",
+                         "RuntimeError", "evalue", sf_error_msg(&err), "traceback"));
       sf_error_release(&err);
       s->finished = true;
     } else if (r == 1) {
@@ -266,12 +269,19 @@ typedef struct {
 static void *background_main(void *arg)
 {
   bg_ctx *b = arg;
-  stream_ctx s = {.ctx = b->ctx, .ref = b->ref, .c = b->c, .limit_ms = b->limit_ms, .sent_init = true,
-                  .out_fd = sf_exec_stdout_fd(b->c->ex), .err_fd = sf_exec_stderr_fd(b->c->ex)};
+  stream_ctx *s = calloc(1, sizeof(*s)); /* freed by stream_done, as for streams */
+  *s = (stream_ctx){.ctx = b->ctx,
+                    .ref = b->ref,
+                    .c = b->c,
+                    .limit_ms = b->limit_ms,
+                    .sent_init = true,
+                    .out_fd = sf_exec_stdout_fd(b->c->ex),
+                    .err_fd = sf_exec_stderr_fd(b->c->ex),
+                    .last_ping_ms = sf_now_ms()};
   char buf[4096];
-  while (stream_produce(&s, buf, sizeof(buf)) > 0)
+  while (stream_produce(s, buf, sizeof(buf)) > 0)
     ; /* events are discarded: status and logs are read from the registry */
-  stream_done(&s, false);
+  stream_done(s, false);
   free(b);
   return NULL;
 }
@@ -282,10 +292,11 @@ sf_sandbox_ref *sf_execd_acquire(sf_http_req *req, sf_api_ctx *ctx)
 {
   sf_sandbox_ref *ref = NULL;
   sf_error_t err = NULL;
-  if (sf_lifecycle_acquire(ctx->lifecycle, sf_http_param(req, "id"), sf_http_header(req, "X-EXECD-ACCESS-TOKEN"),
-                           &ref, &err) < 0) {
+  if (sf_lifecycle_acquire(ctx->lifecycle, sf_http_param(req, "id"),
+                           sf_http_header(req, "X-EXECD-ACCESS-TOKEN"), &ref, &err) < 0) {
     if (sf_error_code(&err) == EACCES) {
-      sf_http_reply_json(req, 401, json_pack("{s:s}", "error", "Unauthorized: invalid X-EXECD-ACCESS-TOKEN"));
+      sf_http_reply_json(req, 401,
+                         json_pack("{s:s}", "error", "Unauthorized: invalid X-EXECD-ACCESS-TOKEN"));
       sf_error_release(&err);
     } else {
       sf_http_reply_sf_error(req, NULL, &err);
@@ -327,13 +338,17 @@ static void run_command(sf_http_req *req, void *ud)
   const char *command = json_string_value(json_object_get(body, "command"));
   json_t *timeout = json_object_get(body, "timeout"), *uid = json_object_get(body, "uid");
   json_t *gid = json_object_get(body, "gid"), *envs = json_object_get(body, "envs");
-  if (command == NULL || (timeout && !json_is_null(timeout) && (!json_is_integer(timeout) || json_integer_value(timeout) < 1)) ||
-      (uid && !json_is_null(uid) && (!json_is_integer(uid) || json_integer_value(uid) < 0 || json_integer_value(uid) > 65535)) ||
+  if (command == NULL ||
+      (timeout && !json_is_null(timeout) &&
+       (!json_is_integer(timeout) || json_integer_value(timeout) < 1)) ||
+      (uid && !json_is_null(uid) &&
+       (!json_is_integer(uid) || json_integer_value(uid) < 0 || json_integer_value(uid) > 65535)) ||
       (gid && !json_is_null(gid) && (!json_is_integer(gid) || !json_is_integer(uid))) ||
       (envs && !json_is_null(envs) && !json_is_object(envs))) {
     json_decref(body);
     sf_http_reply_error(req, 400, "INVALID_REQUEST_BODY",
-                        "expected {command: string, cwd?, background?, timeout? (ms >= 1), uid?, gid? (needs uid), envs?}");
+                        "expected {command: string, cwd?, background?, timeout? (ms >= 1), uid?, "
+                        "gid? (needs uid), envs?}");
     return;
   }
   sf_sandbox_ref *ref = sf_execd_acquire(req, ctx);
@@ -343,10 +358,17 @@ static void run_command(sf_http_req *req, void *ud)
   }
   char **env = env_from(envs);
   int64_t limit = json_is_integer(timeout) ? json_integer_value(timeout) : 0;
-  sf_exec_spec xs = {.shell_cmd = command, .env = env, .cwd = json_string_value(json_object_get(body, "cwd")),
+  sf_exec_spec xs = {.shell_cmd = command,
+                     .env = env,
+                     .cwd = json_string_value(json_object_get(body, "cwd")),
                      .uid = json_is_integer(uid) ? json_integer_value(uid) : -1,
-                     .gid = json_is_integer(gid) ? json_integer_value(gid) : (json_is_integer(uid) ? json_integer_value(uid) : -1),
-                     .stdin_fd = -1, .stdout_fd = -1, .stderr_fd = -1, .timeout_ms = limit};
+                     .gid = json_is_integer(gid)
+                                ? json_integer_value(gid)
+                                : (json_is_integer(uid) ? json_integer_value(uid) : -1),
+                     .stdin_fd = -1,
+                     .stdout_fd = -1,
+                     .stderr_fd = -1,
+                     .timeout_ms = limit};
   cmd *c = calloc(1, sizeof(*c));
   cleanup_free char *hex = sf_random_hex(16);
   snprintf(c->id, sizeof(c->id), "%s", hex);
@@ -393,7 +415,8 @@ static void run_command(sf_http_req *req, void *ud)
     pthread_detach(t);
     char out[512];
     size_t n = put_event(out, sizeof(out), json_pack("{s:s,s:s}", "type", "init", "text", c->id));
-    n += put_event(out + n, sizeof(out) - n, json_pack("{s:s,s:i}", "type", "execution_complete", "execution_time", 0));
+    n += put_event(out + n, sizeof(out) - n,
+                   json_pack("{s:s,s:i}", "type", "execution_complete", "execution_time", 0));
     sf_http_reply_bytes(req, 200, "text/event-stream", out, n);
   } else {
     stream_ctx *s = calloc(1, sizeof(*s));
@@ -421,7 +444,8 @@ static void command_status(sf_http_req *req, void *ud)
   if (c) {
     char st[40], fin[40];
     sf_format_rfc3339_ms(c->started_ms, st, sizeof(st));
-    o = json_pack("{s:s,s:s,s:b,s:s}", "id", c->id, "content", c->command, "running", c->running, "started_at", st);
+    o = json_pack("{s:s,s:s,s:b,s:s}", "id", c->id, "content", c->command, "running", c->running,
+                  "started_at", st);
     if (c->exited)
       json_object_set_new(o, "exit_code", json_integer(c->exit_code));
     if (c->error[0])
@@ -436,7 +460,8 @@ static void command_status(sf_http_req *req, void *ud)
   if (o)
     sf_http_reply_json(req, 200, o);
   else
-    sf_http_reply_error(req, 404, "CONTEXT_NOT_FOUND", "no command '%s'", sf_http_param(req, "cid"));
+    sf_http_reply_error(req, 404, "CONTEXT_NOT_FOUND", "no command '%s'",
+                        sf_http_param(req, "cid"));
 }
 
 static void command_logs(sf_http_req *req, void *ud)
@@ -463,7 +488,8 @@ static void command_logs(sf_http_req *req, void *ud)
   pthread_mutex_unlock(&cmds_lock);
   sf_lifecycle_release(ref);
   if (c == NULL) {
-    sf_http_reply_error(req, 404, "CONTEXT_NOT_FOUND", "no command '%s'", sf_http_param(req, "cid"));
+    sf_http_reply_error(req, 404, "CONTEXT_NOT_FOUND", "no command '%s'",
+                        sf_http_param(req, "cid"));
     return;
   }
   char t[32];
@@ -510,19 +536,25 @@ static void sandbox_metrics(sf_http_req *req, void *ud)
     return;
   }
   long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-  double total_mib = u.memory_limit > 0 ? u.memory_limit / 1048576.0 : (double)sysconf(_SC_PHYS_PAGES) * sysconf(_SC_PAGESIZE) / 1048576.0;
-  sf_http_reply_json(req, 200, json_pack("{s:i,s:f,s:f,s:f,s:I}", "cpu_count", (int)ncpu, "cpu_used_pct", 0.0,
-                                         "mem_total_mib", total_mib, "mem_used_mib", u.memory_bytes / 1048576.0,
-                                         "timestamp", (json_int_t)sf_now_ms()));
+  double total_mib = u.memory_limit > 0
+                         ? u.memory_limit / 1048576.0
+                         : (double)sysconf(_SC_PHYS_PAGES) * sysconf(_SC_PAGESIZE) / 1048576.0;
+  sf_http_reply_json(req, 200,
+                     json_pack("{s:i,s:f,s:f,s:f,s:I}", "cpu_count", (int)ncpu, "cpu_used_pct", 0.0,
+                               "mem_total_mib", total_mib, "mem_used_mib",
+                               u.memory_bytes / 1048576.0, "timestamp", (json_int_t)sf_now_ms()));
 }
 
 void sf_api_register_execd_routes(sf_http_server *srv, sf_api_ctx *ctx)
 {
   sf_http_route(srv, "GET", "/sandboxes/{id}/execd/ping", ping, ctx, SF_HTTP_EXECD);
   sf_http_route(srv, "POST", "/sandboxes/{id}/execd/command", run_command, ctx, SF_HTTP_EXECD);
-  sf_http_route(srv, "DELETE", "/sandboxes/{id}/execd/command", command_interrupt, ctx, SF_HTTP_EXECD);
-  sf_http_route(srv, "GET", "/sandboxes/{id}/execd/command/status/{cid}", command_status, ctx, SF_HTTP_EXECD);
-  sf_http_route(srv, "GET", "/sandboxes/{id}/execd/command/{cid}/logs", command_logs, ctx, SF_HTTP_EXECD);
+  sf_http_route(srv, "DELETE", "/sandboxes/{id}/execd/command", command_interrupt, ctx,
+                SF_HTTP_EXECD);
+  sf_http_route(srv, "GET", "/sandboxes/{id}/execd/command/status/{cid}", command_status, ctx,
+                SF_HTTP_EXECD);
+  sf_http_route(srv, "GET", "/sandboxes/{id}/execd/command/{cid}/logs", command_logs, ctx,
+                SF_HTTP_EXECD);
   sf_http_route(srv, "GET", "/sandboxes/{id}/execd/metrics", sandbox_metrics, ctx, SF_HTTP_EXECD);
   sf_execd_register_file_routes(srv, ctx);
 }

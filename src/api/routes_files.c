@@ -57,7 +57,11 @@ static void close_root(root_handle *h)
 static void file_error(sf_http_req *req, sf_error_t *err)
 {
   int e = sf_error_code(err);
-  sf_http_reply_sf_error(req, e == ENOENT ? "FILE_NOT_FOUND" : (e == EINVAL || e == ELOOP || e == EXDEV) ? "INVALID_FILE" : "RUNTIME_ERROR", err);
+  sf_http_reply_sf_error(req,
+                         e == ENOENT                                 ? "FILE_NOT_FOUND"
+                         : (e == EINVAL || e == ELOOP || e == EXDEV) ? "INVALID_FILE"
+                                                                     : "RUNTIME_ERROR",
+                         err);
 }
 
 /* execd writes modes as octal digits in a decimal integer (644 = rw-r--r--). */
@@ -73,13 +77,19 @@ static mode_t mode_from_json(json_t *m, mode_t dflt)
 static json_t *file_info(const char *path, const struct stat *st)
 {
   char mt[40], ct[40], mode[16];
-  sf_format_rfc3339_ms((int64_t)st->st_mtim.tv_sec * 1000 + st->st_mtim.tv_nsec / 1000000, mt, sizeof(mt));
-  sf_format_rfc3339_ms((int64_t)st->st_ctim.tv_sec * 1000 + st->st_ctim.tv_nsec / 1000000, ct, sizeof(ct));
+  sf_format_rfc3339_ms((int64_t)st->st_mtim.tv_sec * 1000 + st->st_mtim.tv_nsec / 1000000, mt,
+                       sizeof(mt));
+  sf_format_rfc3339_ms((int64_t)st->st_ctim.tv_sec * 1000 + st->st_ctim.tv_nsec / 1000000, ct,
+                       sizeof(ct));
   snprintf(mode, sizeof(mode), "%o", st->st_mode & 07777);
-  const char *type = S_ISREG(st->st_mode) ? "file" : S_ISDIR(st->st_mode) ? "directory" : S_ISLNK(st->st_mode) ? "symlink" : "other";
-  return json_pack("{s:s,s:s,s:I,s:s,s:s,s:I,s:I,s:I}", "path", path, "type", type, "size", (json_int_t)st->st_size,
-                   "modified_at", mt, "created_at", ct, "owner", (json_int_t)(st->st_uid % 100000), "group",
-                   (json_int_t)(st->st_gid % 100000), "mode", (json_int_t)strtoll(mode, NULL, 10));
+  const char *type = S_ISREG(st->st_mode)   ? "file"
+                     : S_ISDIR(st->st_mode) ? "directory"
+                     : S_ISLNK(st->st_mode) ? "symlink"
+                                            : "other";
+  return json_pack("{s:s,s:s,s:I,s:s,s:s,s:I,s:I,s:I}", "path", path, "type", type, "size",
+                   (json_int_t)st->st_size, "modified_at", mt, "created_at", ct, "owner",
+                   (json_int_t)(st->st_uid % 100000), "group", (json_int_t)(st->st_gid % 100000),
+                   "mode", (json_int_t)strtoll(mode, NULL, 10));
 }
 
 static void upload(sf_http_req *req, void *ud)
@@ -88,7 +98,8 @@ static void upload(sf_http_req *req, void *ud)
   const char *body = sf_http_body(req, &len);
   sf_mp_part parts[MAX_PARTS];
   sf_error_t err = NULL;
-  int n = sf_multipart_parse(sf_http_header(req, "Content-Type"), body, len, parts, MAX_PARTS, &err);
+  int n =
+      sf_multipart_parse(sf_http_header(req, "Content-Type"), body, len, parts, MAX_PARTS, &err);
   if (n < 0) {
     sf_http_reply_sf_error(req, "INVALID_FILE", &err);
     return;
@@ -130,7 +141,8 @@ static void upload(sf_http_req *req, void *ud)
       break;
     mode_t mode = mode_from_json(json_object_get(meta, "mode"), 0644);
     /* O_NOFOLLOW: a symlink planted at the target must not redirect the write. */
-    cleanup_close int fd = openat(dfd, leaf, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, mode);
+    cleanup_close int fd =
+        openat(dfd, leaf, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, mode);
     if (fd < 0) {
       sf_error_sys(&err, "open '%s' for writing", path);
       break;
@@ -198,14 +210,16 @@ static void download(sf_http_req *req, void *ud)
       close(fd);
       char cr[64];
       snprintf(cr, sizeof(cr), "bytes */%lld", (long long)size);
-      sf_http_reply_error(req, 416, "RANGE_NOT_SATISFIABLE", "range '%s' outside 0-%lld", range, (long long)size);
+      sf_http_reply_error(req, 416, "RANGE_NOT_SATISFIABLE", "range '%s' outside 0-%lld", range,
+                          (long long)size);
       sf_http_reply_add_header(req, "Content-Range", cr);
       return;
     }
     start = a;
     stop = (b < 0 || b >= size) ? size - 1 : b;
     char cr[96];
-    snprintf(cr, sizeof(cr), "bytes %lld-%lld/%lld", (long long)start, (long long)stop, (long long)size);
+    snprintf(cr, sizeof(cr), "bytes %lld-%lld/%lld", (long long)start, (long long)stop,
+             (long long)size);
     sf_http_reply_fd(req, 206, "application/octet-stream", fd, start, (size_t)(stop - start + 1));
     sf_http_reply_add_header(req, "Content-Range", cr);
     return;
@@ -270,7 +284,8 @@ static void delete_file(sf_http_req *req, void *ud)
     const char *leaf;
     cleanup_close int dfd = sf_fs_open_parent(h.rootfd, *p, &leaf, &err);
     if (dfd >= 0 && unlinkat(dfd, leaf, 0) < 0)
-      errno == ENOENT ? sf_error_make(&err, ENOENT, "no such file: '%s'", *p) : sf_error_sys(&err, "delete '%s'", *p);
+      errno == ENOENT ? sf_error_make(&err, ENOENT, "no such file: '%s'", *p)
+                      : sf_error_sys(&err, "delete '%s'", *p);
   }
   close_root(&h);
   if (err)
@@ -313,7 +328,8 @@ static void list_dir(sf_http_req *req, void *ud)
     if (fstatat(dirfd(d), de->d_name, &est, AT_SYMLINK_NOFOLLOW) < 0)
       continue;
     char full[4400];
-    snprintf(full, sizeof(full), "%s%s%s", path, path[strlen(path) - 1] == '/' ? "" : "/", de->d_name);
+    snprintf(full, sizeof(full), "%s%s%s", path, path[strlen(path) - 1] == '/' ? "" : "/",
+             de->d_name);
     json_array_append_new(arr, file_info(full, &est));
   }
   if (d)
@@ -336,7 +352,8 @@ static void make_dirs(sf_http_req *req, void *ud)
   json_t *perm;
   json_object_foreach(body, path, perm)
   {
-    if (sf_fs_mkdir_p(h.rootfd, path, mode_from_json(json_object_get(perm, "mode"), 0755), &err) < 0)
+    if (sf_fs_mkdir_p(h.rootfd, path, mode_from_json(json_object_get(perm, "mode"), 0755), &err) <
+        0)
       break;
   }
   close_root(&h);
@@ -397,11 +414,13 @@ static void delete_dirs(sf_http_req *req, void *ud)
 
 void sf_execd_register_file_routes(sf_http_server *srv, sf_api_ctx *ctx)
 {
-  sf_http_route(srv, "POST", "/sandboxes/{id}/execd/files/upload", upload, ctx, SF_HTTP_EXECD | SF_HTTP_BIG_BODY);
+  sf_http_route(srv, "POST", "/sandboxes/{id}/execd/files/upload", upload, ctx,
+                SF_HTTP_EXECD | SF_HTTP_BIG_BODY);
   sf_http_route(srv, "GET", "/sandboxes/{id}/execd/files/download", download, ctx, SF_HTTP_EXECD);
   sf_http_route(srv, "GET", "/sandboxes/{id}/execd/files/info", info, ctx, SF_HTTP_EXECD);
   sf_http_route(srv, "DELETE", "/sandboxes/{id}/execd/files", delete_file, ctx, SF_HTTP_EXECD);
   sf_http_route(srv, "GET", "/sandboxes/{id}/execd/directories/list", list_dir, ctx, SF_HTTP_EXECD);
   sf_http_route(srv, "POST", "/sandboxes/{id}/execd/directories", make_dirs, ctx, SF_HTTP_EXECD);
-  sf_http_route(srv, "DELETE", "/sandboxes/{id}/execd/directories", delete_dirs, ctx, SF_HTTP_EXECD);
+  sf_http_route(srv, "DELETE", "/sandboxes/{id}/execd/directories", delete_dirs, ctx,
+                SF_HTTP_EXECD);
 }

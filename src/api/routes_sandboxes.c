@@ -19,9 +19,10 @@ static void create(sf_http_req *req, void *ud)
   int r = sf_lifecycle_create(ctx->lifecycle, body, &sb, &err);
   json_decref(body);
   if (r < 0) {
-    sf_http_reply_sf_error(req, sf_error_code(&err) == EINVAL || sf_error_code(&err) == ENOENT
-                                    ? "SANDBOX::INVALID_PARAMETER"
-                                    : NULL,
+    sf_http_reply_sf_error(req,
+                           sf_error_code(&err) == EINVAL || sf_error_code(&err) == ENOENT
+                               ? "SANDBOX::INVALID_PARAMETER"
+                               : NULL,
                            &err);
     return;
   }
@@ -69,7 +70,8 @@ static int parse_int_param(sf_http_req *req, const char *name, int dflt, int *ou
   char *end;
   long x = strtol(v, &end, 10);
   if (*end || x < 1 || x > 1000000) {
-    sf_http_reply_error(req, 400, "SANDBOX::INVALID_PARAMETER", "%s must be a positive integer", name);
+    sf_http_reply_error(req, 400, "SANDBOX::INVALID_PARAMETER", "%s must be a positive integer",
+                        name);
     return -1;
   }
   *out = (int)x;
@@ -91,7 +93,8 @@ static void list(sf_http_req *req, void *ud)
       char *eq = strchr(kv, '=');
       if (eq == NULL) {
         json_decref(meta);
-        sf_http_reply_error(req, 400, "INVALID_METADATA_FORMAT", "metadata filter must be k=v pairs joined by &");
+        sf_http_reply_error(req, 400, "INVALID_METADATA_FORMAT",
+                            "metadata filter must be k=v pairs joined by &");
         return;
       }
       *eq = '\0';
@@ -102,7 +105,8 @@ static void list(sf_http_req *req, void *ud)
   }
   json_t *out = NULL;
   sf_error_t err = NULL;
-  int r = sf_lifecycle_list(ctx->lifecycle, sf_http_query_all(req, "state"), meta, page, size, &out, &err);
+  int r = sf_lifecycle_list(ctx->lifecycle, sf_http_query_all(req, "state"), meta, page, size, &out,
+                            &err);
   json_decref(meta);
   if (r < 0)
     sf_http_reply_sf_error(req, NULL, &err);
@@ -125,7 +129,8 @@ static void pause_(sf_http_req *req, void *ud)
   sf_api_ctx *ctx = ud;
   sf_error_t err = NULL;
   if (sf_lifecycle_pause(ctx->lifecycle, sf_http_param(req, "id"), "api", &err) < 0)
-    sf_http_reply_sf_error(req, sf_error_code(&err) == EBUSY ? "SANDBOX_NOT_RUNNING" : "SANDBOX_NOT_FOUND", &err);
+    sf_http_reply_sf_error(
+        req, sf_error_code(&err) == EBUSY ? "SANDBOX_NOT_RUNNING" : "SANDBOX_NOT_FOUND", &err);
   else
     sf_http_reply_empty(req, 202);
 }
@@ -135,7 +140,8 @@ static void resume(sf_http_req *req, void *ud)
   sf_api_ctx *ctx = ud;
   sf_error_t err = NULL;
   if (sf_lifecycle_resume(ctx->lifecycle, sf_http_param(req, "id"), "api", &err) < 0)
-    sf_http_reply_sf_error(req, sf_error_code(&err) == EBUSY ? "SANDBOX_NOT_PAUSED" : "SANDBOX_NOT_FOUND", &err);
+    sf_http_reply_sf_error(
+        req, sf_error_code(&err) == EBUSY ? "SANDBOX_NOT_PAUSED" : "SANDBOX_NOT_FOUND", &err);
   else
     sf_http_reply_empty(req, 202);
 }
@@ -157,7 +163,8 @@ static void renew(sf_http_req *req, void *ud)
   json_t *out = NULL;
   sf_error_t err = NULL;
   if (sf_lifecycle_renew(ctx->lifecycle, sf_http_param(req, "id"), ms, &out, &err) < 0)
-    sf_http_reply_sf_error(req, sf_error_code(&err) == ENOENT ? "SANDBOX_NOT_FOUND" : "INVALID_EXPIRATION", &err);
+    sf_http_reply_sf_error(
+        req, sf_error_code(&err) == ENOENT ? "SANDBOX_NOT_FOUND" : "INVALID_EXPIRATION", &err);
   else
     sf_http_reply_json(req, 200, out);
 }
@@ -173,8 +180,8 @@ static void patch_metadata(sf_http_req *req, void *ud)
   int r = sf_lifecycle_patch_metadata(ctx->lifecycle, sf_http_param(req, "id"), body, &out, &err);
   json_decref(body);
   if (r < 0)
-    sf_http_reply_sf_error(req, sf_error_code(&err) == EINVAL ? "INVALID_METADATA_FORMAT" : "SANDBOX_NOT_FOUND",
-                           &err);
+    sf_http_reply_sf_error(
+        req, sf_error_code(&err) == EINVAL ? "INVALID_METADATA_FORMAT" : "SANDBOX_NOT_FOUND", &err);
   else
     sf_http_reply_json(req, 200, out);
 }
@@ -202,7 +209,9 @@ static void endpoint(sf_http_req *req, void *ud)
     snprintf(ep, sizeof(ep), "%s/sandboxes/%s/execd", sf_http_host(req), id);
   else
     snprintf(ep, sizeof(ep), "%s/sandboxes/%s/proxy/%ld", sf_http_host(req), id, p);
-  sf_http_reply_json(req, 200, json_pack("{s:s,s:{s:s}}", "endpoint", ep, "headers", "X-EXECD-ACCESS-TOKEN", token));
+  sf_http_reply_json(
+      req, 200,
+      json_pack("{s:s,s:{s:s}}", "endpoint", ep, "headers", "X-EXECD-ACCESS-TOKEN", token));
 }
 
 void sf_api_register_sandbox_routes(sf_http_server *srv, sf_api_ctx *ctx)

@@ -17,7 +17,8 @@ static void health(sf_http_req *req, void *ud)
   json_decref(events);
   sf_http_reply_json(req, store_ok ? 200 : 503,
                      json_pack("{s:s,s:s,s:{s:s}}", "status", store_ok ? "ok" : "degraded", "store",
-                               store_ok ? "ok" : "error", "runtime", "cgroup", sf_runtime_cgroup_mode(ctx->runtime)));
+                               store_ok ? "ok" : "error", "runtime", "cgroup",
+                               sf_runtime_cgroup_mode(ctx->runtime)));
 }
 
 static void metrics(sf_http_req *req, void *ud)
@@ -28,16 +29,18 @@ static void metrics(sf_http_req *req, void *ud)
   FILE *f = open_memstream(&buf, &len);
   json_t *counts = sf_lifecycle_state_counts(ctx->lifecycle);
   fprintf(f, "# HELP sandforge_sandboxes Sandboxes by state.\n# TYPE sandforge_sandboxes gauge\n");
-  static const char *const states[] = {"Pending", "Running", "Pausing", "Paused", "Resuming", "Stopping", "Failed", NULL};
+  static const char *const states[] = {"Pending",  "Running",  "Pausing", "Paused",
+                                       "Resuming", "Stopping", "Failed",  NULL};
   for (const char *const *s = states; *s; s++)
     fprintf(f, "sandforge_sandboxes{state=\"%s\"} %lld\n", *s,
             (long long)json_integer_value(json_object_get(counts, *s)));
   json_decref(counts);
   sqlite3_stmt *q = NULL;
   sf_store_lock(ctx->store);
-  fprintf(f, "# HELP sandforge_events_total Events recorded, by type.\n# TYPE sandforge_events_total counter\n");
-  if (sqlite3_prepare_v2(sf_store_db(ctx->store), "SELECT type, COUNT(*) FROM events GROUP BY type", -1, &q, NULL) ==
-      SQLITE_OK)
+  fprintf(f, "# HELP sandforge_events_total Events recorded, by type.\n# TYPE "
+             "sandforge_events_total counter\n");
+  if (sqlite3_prepare_v2(sf_store_db(ctx->store), "SELECT type, COUNT(*) FROM events GROUP BY type",
+                         -1, &q, NULL) == SQLITE_OK)
     while (sqlite3_step(q) == SQLITE_ROW)
       fprintf(f, "sandforge_events_total{event=\"%s\"} %lld\n", sqlite3_column_text(q, 0),
               (long long)sqlite3_column_int64(q, 1));
@@ -71,7 +74,8 @@ static void templates(sf_http_req *req, void *ud)
 static void events(sf_http_req *req, void *ud)
 {
   sf_api_ctx *ctx = ud;
-  sf_event_query q = {.type = sf_http_query(req, "event"), .sandbox_id = sf_http_query(req, "sandboxId")};
+  sf_event_query q = {.type = sf_http_query(req, "event"),
+                      .sandbox_id = sf_http_query(req, "sandboxId")};
   const char *since = sf_http_query(req, "since"), *cursor = sf_http_query(req, "cursor"),
              *limit = sf_http_query(req, "limit");
   if (since && sf_parse_rfc3339(since, &q.since_ms) < 0) {
@@ -87,7 +91,8 @@ static void events(sf_http_req *req, void *ud)
     return;
   }
   size_t n = json_array_size(items);
-  json_int_t next = n ? json_integer_value(json_object_get(json_array_get(items, n - 1), "seq")) : q.after_seq;
+  json_int_t next =
+      n ? json_integer_value(json_object_get(json_array_get(items, n - 1), "seq")) : q.after_seq;
   sf_http_reply_json(req, 200, json_pack("{s:o,s:I}", "items", items, "nextCursor", next));
 }
 

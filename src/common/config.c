@@ -114,7 +114,8 @@ int sf_config_load_file(sf_config *c, const char *path, sf_error_t *err)
   if (line == -1)
     return sf_error_sys(err, "%s: cannot open config file", path);
   if (line != 0) {
-    sf_error_make(err, EINVAL, "%s:%d: %s", path, line, x.err ? sf_error_msg(&x.err) : "syntax error");
+    sf_error_make(err, EINVAL, "%s:%d: %s", path, line,
+                  x.err ? sf_error_msg(&x.err) : "syntax error");
     sf_error_release(&x.err);
     return -1;
   }

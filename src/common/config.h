@@ -11,9 +11,9 @@
 #include "common/error.h"
 
 typedef struct {
-  char *listen;         /* "127.0.0.1:8080" */
-  char *data_dir;       /* "./.sandforge-data" */
-  char **api_keys;      /* NULL-terminated; empty = no auth */
+  char *listen;    /* "127.0.0.1:8080" */
+  char *data_dir;  /* "./.sandforge-data" */
+  char **api_keys; /* NULL-terminated; empty = no auth */
   char *log_level;
   json_t *image_aliases; /* [images] alias = template */
   int64_t min_timeout_s; /* [sandbox] min_timeout (OpenSandbox: 60) */

@@ -13,8 +13,8 @@
 #include <string.h>
 #include <strings.h>
 
-int sf_lc_commit_state(sf_lifecycle *lc, sf_entry *e, const char *state, const char *reason, const char *event,
-                       json_t *extra, sf_error_t *err)
+int sf_lc_commit_state(sf_lifecycle *lc, sf_entry *e, const char *state, const char *reason,
+                       const char *event, json_t *extra, sf_error_t *err)
 {
   sf_store *st = lc->cfg.store;
   if (sf_store_begin(st, err) < 0)
@@ -76,8 +76,9 @@ static char *uuid4(void)
   b[6] = (b[6] & 0x0f) | 0x40;
   b[8] = (b[8] & 0x3f) | 0x80;
   char *s = malloc(37);
-  snprintf(s, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2], b[3],
-           b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+  snprintf(s, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
+           b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
+           b[15]);
   return s;
 }
 
@@ -117,7 +118,8 @@ static int resolve_image(sf_lifecycle *lc, const char *uri, char *tpl, size_t le
   return 0;
 }
 
-static int parse_limits(sf_lifecycle *lc, json_t *req, sf_sandbox_spec *spec, json_t *resources, sf_error_t *err)
+static int parse_limits(sf_lifecycle *lc, json_t *req, sf_sandbox_spec *spec, json_t *resources,
+                        sf_error_t *err)
 {
   json_t *rl = json_object_get(req, "resourceLimits");
   spec->memory_bytes = lc->cfg.default_memory;
@@ -180,7 +182,8 @@ int sf_lifecycle_create(sf_lifecycle *lc, json_t *req, json_t **out, sf_error_t 
   int64_t timeout_s = 0;
   if (timeout && !json_is_null(timeout)) {
     if (!json_is_integer(timeout) || json_integer_value(timeout) < lc->cfg.min_timeout_s)
-      return sf_error_make(err, EINVAL, "timeout must be an integer >= %lld seconds, or null for no expiry",
+      return sf_error_make(err, EINVAL,
+                           "timeout must be an integer >= %lld seconds, or null for no expiry",
                            (long long)lc->cfg.min_timeout_s);
     timeout_s = json_integer_value(timeout);
   }
@@ -205,9 +208,11 @@ int sf_lifecycle_create(sf_lifecycle *lc, json_t *req, json_t **out, sf_error_t 
   cleanup_free char *id = uuid4();
   cleanup_free char *token = sf_random_hex(16);
   int64_t now = sf_now_ms();
-  json_t *spec_json = json_pack("{s:O,s:o,s:O,s:O}", "entrypoint", entry && !json_is_null(entry) ? entry : json_pack("[s,s,s]", "tail", "-f", "/dev/null"),
-                                "resourceLimits", resources, "env", env && !json_is_null(env) ? env : json_object(),
-                                "extensions", ext && !json_is_null(ext) ? ext : json_object());
+  json_t *spec_json = json_pack(
+      "{s:O,s:o,s:O,s:O}", "entrypoint",
+      entry && !json_is_null(entry) ? entry : json_pack("[s,s,s]", "tail", "-f", "/dev/null"),
+      "resourceLimits", resources, "env", env && !json_is_null(env) ? env : json_object(),
+      "extensions", ext && !json_is_null(ext) ? ext : json_object());
   /* json_pack "O" increfs: drop the temporaries we created ourselves. */
   if (!entry || json_is_null(entry))
     json_decref(json_object_get(spec_json, "entrypoint"));
@@ -230,8 +235,9 @@ int sf_lifecycle_create(sf_lifecycle *lc, json_t *req, json_t **out, sf_error_t 
   /* 1. the record and sandbox.created, durable before anything runs */
   if (sf_store_begin(st, err) < 0)
     goto fail_free;
-  if (sf_db_insert_sandbox(st, id, tpl, uri, spec_json, metadata && !json_is_null(metadata) ? metadata : NULL,
-                           token, now, e->expires_ms, err) < 0 ||
+  if (sf_db_insert_sandbox(st, id, tpl, uri, spec_json,
+                           metadata && !json_is_null(metadata) ? metadata : NULL, token, now,
+                           e->expires_ms, err) < 0 ||
       sf_db_event(st, "sandbox.created", id, NULL, err) < 0) {
     sf_store_rollback(st);
     goto fail_free;
@@ -264,7 +270,8 @@ int sf_lifecycle_create(sf_lifecycle *lc, json_t *req, json_t **out, sf_error_t 
     char **argv = calloc(n + 1, sizeof(char *));
     for (size_t j = 0; j < n; j++)
       argv[j] = (char *)json_string_value(json_array_get(ep, j));
-    sf_exec_spec xs = {.argv = argv, .uid = -1, .gid = -1, .stdin_fd = -1, .stdout_fd = -1, .stderr_fd = -1};
+    sf_exec_spec xs = {
+        .argv = argv, .uid = -1, .gid = -1, .stdin_fd = -1, .stdout_fd = -1, .stderr_fd = -1};
     sf_error_t e2 = NULL;
     if (sf_exec_start(e->sb, &xs, &e->entrypoint, &e2) < 0) {
       sf_log_warn("sandbox %s: entrypoint did not start: %s", id, sf_error_msg(&e2));
@@ -310,8 +317,8 @@ int sf_lifecycle_get(sf_lifecycle *lc, const char *id, json_t **out, sf_error_t 
   return sf_db_sandbox_json(lc->cfg.store, id, out, err);
 }
 
-int sf_lifecycle_list(sf_lifecycle *lc, const char *const *states, json_t *metadata, int page, int page_size,
-                      json_t **out, sf_error_t *err)
+int sf_lifecycle_list(sf_lifecycle *lc, const char *const *states, json_t *metadata, int page,
+                      int page_size, json_t **out, sf_error_t *err)
 {
   json_t *all = NULL;
   if (sf_db_all_sandboxes(lc->cfg.store, &all, err) < 0)
@@ -346,8 +353,9 @@ int sf_lifecycle_list(sf_lifecycle *lc, const char *const *states, json_t *metad
     json_array_append(slice, json_array_get(items, i));
   json_decref(items);
   int pages = (int)((total + (size_t)page_size - 1) / (size_t)page_size);
-  *out = json_pack("{s:o,s:{s:i,s:i,s:I,s:i,s:b}}", "items", slice, "pagination", "page", page, "pageSize",
-                   page_size, "totalItems", (json_int_t)total, "totalPages", pages, "hasNextPage", page < pages);
+  *out = json_pack("{s:o,s:{s:i,s:i,s:I,s:i,s:b}}", "items", slice, "pagination", "page", page,
+                   "pageSize", page_size, "totalItems", (json_int_t)total, "totalPages", pages,
+                   "hasNextPage", page < pages);
   return 0;
 }
 
@@ -386,7 +394,8 @@ int sf_lifecycle_resume(sf_lifecycle *lc, const char *id, const char *reason, sf
   return r;
 }
 
-int sf_lifecycle_renew(sf_lifecycle *lc, const char *id, int64_t expires_ms, json_t **out, sf_error_t *err)
+int sf_lifecycle_renew(sf_lifecycle *lc, const char *id, int64_t expires_ms, json_t **out,
+                       sf_error_t *err)
 {
   if (expires_ms <= sf_now_ms())
     return sf_error_make(err, EINVAL, "expiresAt must be in the future");
@@ -411,7 +420,8 @@ int sf_lifecycle_renew(sf_lifecycle *lc, const char *id, int64_t expires_ms, jso
   return r;
 }
 
-int sf_lifecycle_patch_metadata(sf_lifecycle *lc, const char *id, json_t *patch, json_t **out, sf_error_t *err)
+int sf_lifecycle_patch_metadata(sf_lifecycle *lc, const char *id, json_t *patch, json_t **out,
+                                sf_error_t *err)
 {
   const char *k;
   json_t *v;
@@ -503,7 +513,8 @@ int sf_lifecycle_acquire(sf_lifecycle *lc, const char *id, const char *token, sf
   pthread_mutex_unlock(&lc->lock);
   if (paused) {
     if (!auto_resume)
-      return sf_error_make(err, EBUSY, "sandbox %s is Paused (resume it, or create it with autoResume)", id);
+      return sf_error_make(err, EBUSY,
+                           "sandbox %s is Paused (resume it, or create it with autoResume)", id);
     if (sf_lifecycle_resume(lc, id, "auto_resume", err) < 0 && sf_error_code(err) != EBUSY)
       return -1;
     sf_error_release(err);
@@ -544,7 +555,8 @@ void sf_lifecycle_release(sf_sandbox_ref *ref)
   free(ref);
 }
 
-int sf_lifecycle_emit(sf_lifecycle *lc, const char *type, const char *sandbox_id, json_t *data, sf_error_t *err)
+int sf_lifecycle_emit(sf_lifecycle *lc, const char *type, const char *sandbox_id, json_t *data,
+                      sf_error_t *err)
 {
   sf_store *st = lc->cfg.store;
   if (sf_store_begin(st, err) < 0)
@@ -566,7 +578,8 @@ json_t *sf_lifecycle_state_counts(sf_lifecycle *lc)
   json_array_foreach(all, i, sb)
   {
     const char *s = json_string_value(json_object_get(json_object_get(sb, "status"), "state"));
-    json_object_set_new(counts, s, json_integer(json_integer_value(json_object_get(counts, s)) + 1));
+    json_object_set_new(counts, s,
+                        json_integer(json_integer_value(json_object_get(counts, s)) + 1));
   }
   json_decref(all);
   return counts;

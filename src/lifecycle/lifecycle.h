@@ -21,9 +21,9 @@ typedef struct sf_sandbox_ref sf_sandbox_ref;
 typedef struct {
   sf_store *store;
   sf_runtime *runtime;
-  json_t *image_aliases;     /* object: image name → template name (borrowed) */
-  int64_t min_timeout_s;     /* smallest accepted `timeout` (OpenSandbox: 60) */
-  int64_t default_memory;    /* bytes, 0 = none */
+  json_t *image_aliases;  /* object: image name → template name (borrowed) */
+  int64_t min_timeout_s;  /* smallest accepted `timeout` (OpenSandbox: 60) */
+  int64_t default_memory; /* bytes, 0 = none */
   int64_t default_cpu_millis;
   int64_t default_pids;
 } sf_lifecycle_config;
@@ -48,7 +48,8 @@ int sf_lifecycle_delete(sf_lifecycle *lc, const char *id, sf_error_t *err);
 /* reason: "api", "idle", "auto_resume", "timeout". */
 int sf_lifecycle_pause(sf_lifecycle *lc, const char *id, const char *reason, sf_error_t *err);
 int sf_lifecycle_resume(sf_lifecycle *lc, const char *id, const char *reason, sf_error_t *err);
-int sf_lifecycle_renew(sf_lifecycle *lc, const char *id, int64_t expires_ms, json_t **out, sf_error_t *err);
+int sf_lifecycle_renew(sf_lifecycle *lc, const char *id, int64_t expires_ms, json_t **out,
+                       sf_error_t *err);
 int sf_lifecycle_patch_metadata(sf_lifecycle *lc, const char *id, json_t *patch, json_t **sandbox,
                                 sf_error_t *err);
 /* The per-sandbox execd token (for the endpoint route).  Caller frees. */

@@ -32,9 +32,10 @@ int sf_db_insert_sandbox(sf_store *st, const char *id, const char *template_id, 
                          int64_t expires_ms, sf_error_t *err)
 {
   cleanup_free char *spec_s = dump(spec), *meta_s = dump(metadata);
-  sqlite3_stmt *s = prep(st, "INSERT INTO sandboxes(id, state, template, image, spec, metadata, token, "
-                             "created_at, expires_at, transition_at, last_active_at) "
-                             "VALUES(?, 'Pending', ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+  sqlite3_stmt *s =
+      prep(st, "INSERT INTO sandboxes(id, state, template, image, spec, metadata, token, "
+               "created_at, expires_at, transition_at, last_active_at) "
+               "VALUES(?, 'Pending', ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
   sqlite3_bind_text(s, 2, template_id, -1, SQLITE_STATIC);
   sqlite3_bind_text(s, 3, image, -1, SQLITE_STATIC);
@@ -49,9 +50,11 @@ int sf_db_insert_sandbox(sf_store *st, const char *id, const char *template_id, 
   return step_done(st, s, "insert sandbox", err);
 }
 
-int sf_db_set_state(sf_store *st, const char *id, const char *state, const char *reason, sf_error_t *err)
+int sf_db_set_state(sf_store *st, const char *id, const char *state, const char *reason,
+                    sf_error_t *err)
 {
-  sqlite3_stmt *s = prep(st, "UPDATE sandboxes SET state = ?, reason = ?, transition_at = ? WHERE id = ?");
+  sqlite3_stmt *s =
+      prep(st, "UPDATE sandboxes SET state = ?, reason = ?, transition_at = ? WHERE id = ?");
   sqlite3_bind_text(s, 1, state, -1, SQLITE_STATIC);
   if (reason)
     sqlite3_bind_text(s, 2, reason, -1, SQLITE_STATIC);
@@ -86,19 +89,22 @@ int sf_db_delete_sandbox(sf_store *st, const char *id, sf_error_t *err)
 
 static json_t *row_json(sqlite3_stmt *s)
 {
-  /* columns: id, state, reason, template, image, spec, metadata, created_at, expires_at, transition_at */
+  /* columns: id, state, reason, template, image, spec, metadata, created_at, expires_at,
+   * transition_at */
   char created[40], trans[40], expires[40];
   sf_format_rfc3339_ms(sqlite3_column_int64(s, 7), created, sizeof(created));
   sf_format_rfc3339_ms(sqlite3_column_int64(s, 9), trans, sizeof(trans));
   json_t *spec = json_loads((const char *)sqlite3_column_text(s, 5), 0, NULL);
   json_t *meta = json_loads((const char *)sqlite3_column_text(s, 6), 0, NULL);
-  json_t *status = json_pack("{s:s,s:s}", "state", (const char *)sqlite3_column_text(s, 1), "lastTransitionAt", trans);
+  json_t *status = json_pack("{s:s,s:s}", "state", (const char *)sqlite3_column_text(s, 1),
+                             "lastTransitionAt", trans);
   if (sqlite3_column_type(s, 2) != SQLITE_NULL)
     json_object_set_new(status, "reason", json_string((const char *)sqlite3_column_text(s, 2)));
   json_t *entry = json_object_get(spec, "entrypoint");
-  json_t *o = json_pack("{s:s,s:o,s:s,s:O,s:o,s:{s:s}}", "id", (const char *)sqlite3_column_text(s, 0), "status",
-                        status, "createdAt", created, "entrypoint", entry ? entry : json_array(), "metadata",
-                        meta ? meta : json_object(), "image", "uri", (const char *)sqlite3_column_text(s, 4));
+  json_t *o = json_pack(
+      "{s:s,s:o,s:s,s:O,s:o,s:{s:s}}", "id", (const char *)sqlite3_column_text(s, 0), "status",
+      status, "createdAt", created, "entrypoint", entry ? entry : json_array(), "metadata",
+      meta ? meta : json_object(), "image", "uri", (const char *)sqlite3_column_text(s, 4));
   if (sqlite3_column_type(s, 8) != SQLITE_NULL) {
     sf_format_rfc3339_ms(sqlite3_column_int64(s, 8), expires, sizeof(expires));
     json_object_set_new(o, "expiresAt", json_string(expires));
@@ -110,7 +116,9 @@ static json_t *row_json(sqlite3_stmt *s)
   return o;
 }
 
-#define SELECT_COLS "SELECT id, state, reason, template, image, spec, metadata, created_at, expires_at, transition_at FROM sandboxes"
+#define SELECT_COLS                                                                                \
+  "SELECT id, state, reason, template, image, spec, metadata, created_at, expires_at, "            \
+  "transition_at FROM sandboxes"
 
 int sf_db_sandbox_json(sf_store *st, const char *id, json_t **out, sf_error_t *err)
 {
@@ -142,14 +150,16 @@ int sf_db_all_sandboxes(sf_store *st, json_t **out, sf_error_t *err)
 int sf_db_recovery_rows(sf_store *st, json_t **out, sf_error_t *err)
 {
   sf_store_lock(st);
-  sqlite3_stmt *s = prep(st, "SELECT id, state, template, token, spec, expires_at, last_active_at FROM sandboxes");
+  sqlite3_stmt *s = prep(
+      st, "SELECT id, state, template, token, spec, expires_at, last_active_at FROM sandboxes");
   json_t *arr = json_array();
   while (sqlite3_step(s) == SQLITE_ROW) {
     json_t *spec = json_loads((const char *)sqlite3_column_text(s, 4), 0, NULL);
-    json_array_append_new(arr, json_pack("{s:s,s:s,s:s,s:s,s:o,s:I}", "id", sqlite3_column_text(s, 0), "state",
-                                         sqlite3_column_text(s, 1), "template", sqlite3_column_text(s, 2), "token",
-                                         sqlite3_column_text(s, 3), "spec", spec ? spec : json_object(),
-                                         "expires_at", (json_int_t)sqlite3_column_int64(s, 5)));
+    json_array_append_new(
+        arr, json_pack("{s:s,s:s,s:s,s:s,s:o,s:I}", "id", sqlite3_column_text(s, 0), "state",
+                       sqlite3_column_text(s, 1), "template", sqlite3_column_text(s, 2), "token",
+                       sqlite3_column_text(s, 3), "spec", spec ? spec : json_object(), "expires_at",
+                       (json_int_t)sqlite3_column_int64(s, 5)));
   }
   sqlite3_finalize(s);
   sf_store_unlock(st);
@@ -180,7 +190,10 @@ int sf_db_event(sf_store *st, const char *type, const char *id, json_t *extra, s
   sqlite3_finalize(s);
   if (extra)
     json_object_update(data, extra);
-  sf_event ev = {.type = type, .sandbox_id = id, .template_id = template_id[0] ? template_id : NULL, .data = data};
+  sf_event ev = {.type = type,
+                 .sandbox_id = id,
+                 .template_id = template_id[0] ? template_id : NULL,
+                 .data = data};
   int r = sf_store_event_append(st, &ev, err);
   json_decref(data);
   return r;

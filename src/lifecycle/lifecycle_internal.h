@@ -55,7 +55,8 @@ int sf_db_insert_sandbox(sf_store *st, const char *id, const char *template_id, 
                          int64_t expires_ms, sf_error_t *err);
 /* Inside a transaction: set state (+reason) and append events, each with
  * data {sandbox_id, template_id, state, metadata, resources} + extra. */
-int sf_db_set_state(sf_store *st, const char *id, const char *state, const char *reason, sf_error_t *err);
+int sf_db_set_state(sf_store *st, const char *id, const char *state, const char *reason,
+                    sf_error_t *err);
 int sf_db_event(sf_store *st, const char *type, const char *id, json_t *extra, sf_error_t *err);
 int sf_db_delete_sandbox(sf_store *st, const char *id, sf_error_t *err);
 /* Sandbox JSON in the OpenSandbox shape (NULL + ENOENT when unknown). */
@@ -76,7 +77,8 @@ int sf_lc_recover(sf_lifecycle *lc, sf_error_t *err);
 int sf_lc_start_timers(sf_lifecycle *lc, sf_error_t *err);
 void sf_lc_stop_timers(sf_lifecycle *lc);
 sf_entry *sf_lc_find(sf_lifecycle *lc, const char *id); /* lc->lock held */
-void sf_lc_remove_entry(sf_lifecycle *lc, sf_entry *e);  /* lc->lock held; frees */
-int sf_lc_teardown(sf_lifecycle *lc, sf_entry *e, const char *event, json_t *extra, sf_error_t *err);
+void sf_lc_remove_entry(sf_lifecycle *lc, sf_entry *e); /* lc->lock held; frees */
+int sf_lc_teardown(sf_lifecycle *lc, sf_entry *e, const char *event, json_t *extra,
+                   sf_error_t *err);
 
 #endif

@@ -66,7 +66,8 @@ int sf_lc_teardown(sf_lifecycle *lc, sf_entry *e, const char *event, json_t *ext
   }
   if (sf_store_begin(st, err) < 0)
     return -1;
-  if (sf_db_event(st, "sandbox.destroyed", e->id, NULL, err) < 0 || sf_db_delete_sandbox(st, e->id, err) < 0) {
+  if (sf_db_event(st, "sandbox.destroyed", e->id, NULL, err) < 0 ||
+      sf_db_delete_sandbox(st, e->id, err) < 0) {
     sf_store_rollback(st);
     return -1;
   }
@@ -103,8 +104,8 @@ static void handle_incident(sf_lifecycle *lc, sf_pending_incident *p)
   switch (inc->kind) {
   case SF_INCIDENT_OOM_KILL:
     type = "resource.exhausted";
-    extra = json_pack("{s:s,s:I,s:I}", "resource", "memory", "limit", (json_int_t)inc->limit, "count",
-                      (json_int_t)inc->count);
+    extra = json_pack("{s:s,s:I,s:I}", "resource", "memory", "limit", (json_int_t)inc->limit,
+                      "count", (json_int_t)inc->count);
     break;
   case SF_INCIDENT_PIDS_LIMIT:
     type = "resource.exhausted";
@@ -113,8 +114,8 @@ static void handle_incident(sf_lifecycle *lc, sf_pending_incident *p)
     break;
   case SF_INCIDENT_BLOCKED_SYSCALL:
     type = "security.violation";
-    extra = json_pack("{s:s,s:s,s:s,s:s}", "violation_type", "blocked_syscall", "syscall", p->syscall,
-                      "attempted_command", p->command, "action", "denied");
+    extra = json_pack("{s:s,s:s,s:s,s:s}", "violation_type", "blocked_syscall", "syscall",
+                      p->syscall, "attempted_command", p->command, "action", "denied");
     break;
   case SF_INCIDENT_INIT_EXITED: {
     /* init died without us asking: the sandbox failed */
@@ -128,7 +129,8 @@ static void handle_incident(sf_lifecycle *lc, sf_pending_incident *p)
     pthread_mutex_unlock(&lc->lock);
     pthread_mutex_lock(&e->op);
     extra = json_pack("{s:s,s:i}", "reason", "init_exited", "exit_status", inc->exit_status);
-    if (sf_lc_commit_state(lc, e, "Failed", "INIT_EXITED", "sandbox.failed", extra, &err) == 0 && e->sb) {
+    if (sf_lc_commit_state(lc, e, "Failed", "INIT_EXITED", "sandbox.failed", extra, &err) == 0 &&
+        e->sb) {
       sf_error_t e2 = NULL;
       sf_exec_free(e->entrypoint);
       e->entrypoint = NULL;
@@ -279,7 +281,8 @@ int sf_lc_recover(sf_lifecycle *lc, sf_error_t *err)
       continue;
     sf_entry *e = calloc(1, sizeof(*e));
     snprintf(e->id, sizeof(e->id), "%s", id);
-    snprintf(e->template_id, sizeof(e->template_id), "%s", json_string_value(json_object_get(row, "template")));
+    snprintf(e->template_id, sizeof(e->template_id), "%s",
+             json_string_value(json_object_get(row, "template")));
     snprintf(e->token, sizeof(e->token), "%s", json_string_value(json_object_get(row, "token")));
     snprintf(e->state, sizeof(e->state), "%s", state);
     pthread_mutex_init(&e->op, NULL);
@@ -344,7 +347,8 @@ int sf_lc_recover(sf_lifecycle *lc, sf_error_t *err)
     free(*p);
   }
   free(ids);
-  sf_log_fields(SF_LOG_INFO, "recovery done",
-                json_pack("{s:i,s:i,s:i}", "adopted", adopted, "failed", failed, "orphans_removed", orphans));
+  sf_log_fields(
+      SF_LOG_INFO, "recovery done",
+      json_pack("{s:i,s:i,s:i}", "adopted", adopted, "failed", failed, "orphans_removed", orphans));
   return 0;
 }

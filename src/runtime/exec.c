@@ -133,10 +133,34 @@ fail:
   _exit(126);
 }
 
+static int cmp_int(const void *a, const void *b)
+{
+  return *(const int *)a - *(const int *)b;
+}
+
+/* A forked copy of the supervisor holds every fd it had (listening socket,
+ * store, other sandboxes' pipes); the shim never execs, so CLOEXEC does not
+ * help: close everything but `keep`. */
+static void close_all_except(int *keep, int n)
+{
+  qsort(keep, (size_t)n, sizeof(int), cmp_int);
+  unsigned int from = 3;
+  for (int i = 0; i < n; i++) {
+    if (keep[i] < (int)from)
+      continue;
+    if ((unsigned)keep[i] > from)
+      syscall(SYS_close_range, from, (unsigned)keep[i] - 1, 0);
+    from = (unsigned)keep[i] + 1;
+  }
+  syscall(SYS_close_range, from, ~0U, 0);
+}
+
 static __attribute__((noreturn)) void shim(sf_sandbox *sb, const sf_exec_spec *spec, int res_fd,
                                            int in_fd, int out_fd, int err_fd, int sock)
 {
   sf_error_t err = NULL;
+  int keep[] = {res_fd, in_fd, out_fd, err_fd, sock, sb->pidfd};
+  close_all_except(keep, 6);
   if (sf_cgroup_enter(sb->cg, getpid(), &err) < 0)
     sf_child_fail(res_fd, &err);
   if (setns(sb->pidfd, CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWUTS |

@@ -27,6 +27,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <linux/close_range.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -137,6 +138,9 @@ static __attribute__((noreturn)) void stage2(const child_args *a)
     sf_child_fail(a->info_fd, &err);
   if (sf_seccomp_load(false, NULL, &err) < 0)
     sf_child_fail(a->info_fd, &err);
+  /* Nothing of the supervisor's (listening socket, store) may reach init:
+   * everything is close-on-exec from here (init_fd too: execveat still works). */
+  syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC);
   char *const argv[] = {"sandforge-init", NULL};
   char *const envp[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL};
   syscall(SYS_execveat, a->init_fd, "", argv, envp, AT_EMPTY_PATH);
@@ -194,10 +198,18 @@ static int64_t proc_start_time(pid_t pid)
   char *p = strrchr(s, ')');
   if (p == NULL)
     return -1;
-  /* fields after ')' start at field 3 (state); starttime is field 22 */
+  /* A zombie init (reparented to a host init that does not reap) is dead. */
+  if (p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X'))
+    return -1;
+  /* fields after ')' start at field 3 (state); flags is field 9, starttime 22.
+   * An init with PF_EXITING is dying (waiting for its namespace to empty). */
   int field = 2;
-  for (char *tok = strtok(p + 1, " "); tok; tok = strtok(NULL, " ")) {
-    if (++field == 22)
+  char *save = NULL;
+  for (char *tok = strtok_r(p + 1, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
+    ++field;
+    if (field == 9 && (strtoull(tok, NULL, 10) & 0x4 /* PF_EXITING */))
+      return -1;
+    if (field == 22)
       return strtoll(tok, NULL, 10);
   }
   return -1;

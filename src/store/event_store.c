@@ -43,8 +43,9 @@ int sf_store_event_append(sf_store *st, sf_event *ev, sf_error_t *err)
     return sf_error_make(err, ENOMEM, "cannot encode event");
   sqlite3 *db = sf_store_db(st);
   sqlite3_stmt *q = NULL;
-  if (sqlite3_prepare_v2(db, "INSERT INTO events(id, type, ts, sandbox_id, payload) VALUES(?,?,?,?,?)", -1,
-                         &q, NULL) != SQLITE_OK)
+  if (sqlite3_prepare_v2(db,
+                         "INSERT INTO events(id, type, ts, sandbox_id, payload) VALUES(?,?,?,?,?)",
+                         -1, &q, NULL) != SQLITE_OK)
     return sf_store_db_error(st, err, "prepare event insert");
   sqlite3_bind_text(q, 1, ev->id, -1, SQLITE_STATIC);
   sqlite3_bind_text(q, 2, ev->type, -1, SQLITE_STATIC);
@@ -68,7 +69,8 @@ int sf_store_events_list(sf_store *st, const sf_event_query *q, json_t **out, sf
   if (q->type && *q->type) {
     size_t n = strlen(q->type);
     prefix = n >= 2 && strcmp(q->type + n - 2, ".*") == 0;
-    snprintf(type_like, sizeof(type_like), "%.*s%s", (int)(prefix ? n - 1 : n), q->type, prefix ? "%" : "");
+    snprintf(type_like, sizeof(type_like), "%.*s%s", (int)(prefix ? n - 1 : n), q->type,
+             prefix ? "%" : "");
     if (strcmp(q->type, "*") == 0)
       type_like[0] = '\0';
   }

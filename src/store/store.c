@@ -33,11 +33,11 @@ static const char *const core_schema[] = {
     "  reason TEXT, message TEXT,"
     "  template TEXT NOT NULL,"
     "  image TEXT,"
-    "  spec TEXT NOT NULL,"       /* JSON: entrypoint, env, resources, extensions */
+    "  spec TEXT NOT NULL," /* JSON: entrypoint, env, resources, extensions */
     "  metadata TEXT NOT NULL DEFAULT '{}',"
     "  token TEXT NOT NULL,"
     "  created_at INTEGER NOT NULL,"
-    "  expires_at INTEGER,"       /* ms; NULL = no expiry */
+    "  expires_at INTEGER," /* ms; NULL = no expiry */
     "  transition_at INTEGER NOT NULL,"
     "  last_active_at INTEGER NOT NULL);"
     "CREATE INDEX sandboxes_created ON sandboxes(created_at);"
@@ -127,13 +127,15 @@ int sf_store_migrate(sf_store *st, const char *component, const char *const *ste
     return -1;
   sqlite3_stmt *q = NULL;
   int have = 0;
-  sqlite3_prepare_v2(st->db, "SELECT version FROM schema_versions WHERE component = ?", -1, &q, NULL);
+  sqlite3_prepare_v2(st->db, "SELECT version FROM schema_versions WHERE component = ?", -1, &q,
+                     NULL);
   sqlite3_bind_text(q, 1, component, -1, SQLITE_STATIC);
   if (sqlite3_step(q) == SQLITE_ROW)
     have = sqlite3_column_int(q, 0);
   sqlite3_finalize(q);
   if ((size_t)have > n)
-    return sf_error_make(err, EPROTO, "store schema of '%s' is version %d, newer than this binary (%zu)",
+    return sf_error_make(err, EPROTO,
+                         "store schema of '%s' is version %d, newer than this binary (%zu)",
                          component, have, n);
   for (size_t v = (size_t)have; v < n; v++) {
     if (sf_store_begin(st, err) < 0)
@@ -163,17 +165,21 @@ int sf_store_open(const char *path, sf_store **out, sf_error_t *err)
   pthread_mutexattr_settype(&a, PTHREAD_MUTEX_RECURSIVE);
   pthread_mutex_init(&st->lock, &a);
   pthread_mutexattr_destroy(&a);
-  if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+  if (sqlite3_open_v2(path, &st->db,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
                       NULL) != SQLITE_OK) {
-    sf_error_make(err, EIO, "open store '%s': %s", path, st->db ? sqlite3_errmsg(st->db) : "no memory");
+    sf_error_make(err, EIO, "open store '%s': %s", path,
+                  st->db ? sqlite3_errmsg(st->db) : "no memory");
     sf_store_close(st);
     return -1;
   }
   sqlite3_busy_timeout(st->db, 5000);
   /* WAL + synchronous=FULL: a commit the API acknowledged survives kill -9
    * and power loss; WAL keeps readers off the writer's path. */
-  if (sf_store_exec(st, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;", err) < 0 ||
-      sf_store_migrate(st, "core", core_schema, sizeof(core_schema) / sizeof(core_schema[0]), err) < 0) {
+  if (sf_store_exec(st, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;",
+                    err) < 0 ||
+      sf_store_migrate(st, "core", core_schema, sizeof(core_schema) / sizeof(core_schema[0]), err) <
+          0) {
     sf_error_wrap(err, "store '%s'", path);
     sf_store_close(st);
     return -1;
