@@ -6,7 +6,10 @@
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static void health(sf_http_req *req, void *ud)
 {
@@ -64,11 +67,70 @@ static void templates(sf_http_req *req, void *ud)
   DIR *d = ctx->templates_dir ? opendir(ctx->templates_dir) : NULL;
   struct dirent *de;
   while (d && (de = readdir(d)) != NULL)
-    if (de->d_name[0] != '.' && de->d_type == DT_DIR)
+    if (de->d_name[0] != '.' && (de->d_type == DT_DIR || de->d_type == DT_LNK))
       json_array_append_new(arr, json_pack("{s:s,s:s}", "name", de->d_name, "source", "directory"));
   if (d)
     closedir(d);
   sf_http_reply_json(req, 200, json_pack("{s:o}", "items", arr));
+}
+
+static bool valid_template_name(const char *n)
+{
+  if (n == NULL || *n == '\0' || strlen(n) > 64 || strcmp(n, "host") == 0)
+    return false;
+  for (const char *p = n; *p; p++)
+    if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+          *p == '-' || *p == '_'))
+      return false;
+  return true;
+}
+
+/* Register a rootfs directory as a template: a symlink in the templates dir
+ * (the directory is used read-only as the overlay's lower layer). */
+static void template_add(sf_http_req *req, void *ud)
+{
+  sf_api_ctx *ctx = ud;
+  json_t *body = sf_http_json_body(req, false);
+  if (body == NULL)
+    return;
+  const char *name = json_string_value(json_object_get(body, "name"));
+  const char *path = json_string_value(json_object_get(body, "path"));
+  struct stat st;
+  char link[4200];
+  if (!valid_template_name(name)) {
+    sf_http_reply_error(req, 400, "INVALID_PARAMETER",
+                        "template name must be 1-64 of [A-Za-z0-9_-] and not 'host'");
+  } else if (path == NULL || path[0] != '/' || stat(path, &st) < 0 || !S_ISDIR(st.st_mode)) {
+    sf_http_reply_error(req, 400, "INVALID_PARAMETER",
+                        "path must be an absolute path to a rootfs directory");
+  } else {
+    snprintf(link, sizeof(link), "%s/%s", ctx->templates_dir, name);
+    if (symlink(path, link) < 0)
+      sf_http_reply_error(req, errno == EEXIST ? 409 : 500,
+                          errno == EEXIST ? "CONFLICT" : "GENERAL::UNKNOWN_ERROR",
+                          "cannot register template '%s': %s", name, strerror(errno));
+    else
+      sf_http_reply_json(req, 201, json_pack("{s:s,s:s}", "name", name, "path", path));
+  }
+  json_decref(body);
+}
+
+static void template_rm(sf_http_req *req, void *ud)
+{
+  sf_api_ctx *ctx = ud;
+  const char *name = sf_http_param(req, "name");
+  char link[4200];
+  if (name && strcmp(name, "host") == 0) {
+    sf_http_reply_error(req, 409, "CONFLICT",
+                        "the host template is built in and cannot be removed");
+    return;
+  }
+  snprintf(link, sizeof(link), "%s/%s", ctx->templates_dir,
+           valid_template_name(name) ? name : "\x01");
+  if (!valid_template_name(name) || unlink(link) < 0)
+    sf_http_reply_error(req, 404, "NOT_FOUND", "no template '%s'", name ? name : "");
+  else
+    sf_http_reply_empty(req, 204);
 }
 
 static void events(sf_http_req *req, void *ud)
@@ -102,5 +164,7 @@ void sf_api_register_system_routes(sf_http_server *srv, sf_api_ctx *ctx)
   sf_http_route(srv, "GET", "/metrics", metrics, ctx, 0);
   sf_http_route(srv, "POST", "/metrics/events", telemetry, ctx, 0);
   sf_http_route(srv, "GET", "/templates", templates, ctx, 0);
+  sf_http_route(srv, "POST", "/templates", template_add, ctx, 0);
+  sf_http_route(srv, "DELETE", "/templates/{name}", template_rm, ctx, 0);
   sf_http_route(srv, "GET", "/events", events, ctx, 0);
 }

@@ -300,8 +300,10 @@ static int resolve_lower(sf_runtime *rt, const sf_sandbox_spec *spec, char **low
   struct stat st;
   if (stat(p, &st) < 0 || !S_ISDIR(st.st_mode))
     return sf_error_make(err, ENOENT, "unknown template '%s'", name);
-  *lower = strdup(p);
-  return 0;
+  /* Registered templates are symlinks; the overlay must get the real path
+   * (the sandbox's mapped root needs to traverse it, not our data dir). */
+  *lower = realpath(p, NULL);
+  return *lower ? 0 : sf_error_sys(err, "template '%s'", name);
 }
 
 static int write_id_map(pid_t pid, const char *file, uid_t base, uint32_t range, sf_error_t *err)
