@@ -142,7 +142,7 @@ static void feed(stream_ctx *s, int which, const char *data, size_t n)
 static void drain(stream_ctx *s, int which, int *fd)
 {
   char buf[8192];
-  ssize_t n;
+  ssize_t n = -1;
   while (*fd >= 0 && (n = read(*fd, buf, sizeof(buf))) > 0)
     feed(s, which, buf, (size_t)n);
   if (*fd >= 0 && n == 0)

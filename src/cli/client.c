@@ -75,7 +75,8 @@ static int perform(CURL *c, struct curl_slist *hdrs, long *status)
   if (rc != CURLE_OK) {
     char *url = NULL;
     curl_easy_getinfo(c, CURLINFO_EFFECTIVE_URL, &url);
-    fprintf(stderr, "sandforge: cannot reach %s: %s (is the supervisor running? set SANDFORGE_URL)\n",
+    fprintf(stderr,
+            "sandforge: cannot reach %s: %s (is the supervisor running? set SANDFORGE_URL)\n",
             url ? url : base_url(), curl_easy_strerror(rc));
   } else if (status) {
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
@@ -102,12 +103,13 @@ int sf_client_request(const char *method, const char *path, const char *body, si
   return r;
 }
 
-int sf_client_stream(const char *method, const char *path, const char *body, char *const *extra_headers,
-                     size_t (*sink)(char *, size_t, size_t, void *), void *ud, long *status)
+int sf_client_stream(const char *method, const char *path, const char *body,
+                     char *const *extra_headers, size_t (*sink)(char *, size_t, size_t, void *),
+                     void *ud, long *status)
 {
   struct curl_slist *hdrs = NULL;
-  CURL *c = prepare(method, path, body, body ? strlen(body) : 0, body ? "application/json" : NULL, extra_headers,
-                    &hdrs);
+  CURL *c = prepare(method, path, body, body ? strlen(body) : 0, body ? "application/json" : NULL,
+                    extra_headers, &hdrs);
   if (c == NULL)
     return -1;
   curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sink);
@@ -137,7 +139,8 @@ json_t *sf_client_json(const char *method, const char *path, json_t *body)
 {
   char *b = body ? json_dumps(body, JSON_COMPACT) : NULL;
   sf_resp r;
-  int rc = sf_client_request(method, path, b, b ? strlen(b) : 0, b ? "application/json" : NULL, NULL, &r);
+  int rc = sf_client_request(method, path, b, b ? strlen(b) : 0, b ? "application/json" : NULL,
+                             NULL, &r);
   free(b);
   if (rc < 0) {
     sf_resp_free(&r);
@@ -161,9 +164,11 @@ int sf_client_execd(const char *sandbox_id, char **base, char **token_header)
   if (ep == NULL)
     return -1;
   const char *e = json_string_value(json_object_get(ep, "endpoint"));
-  const char *t = json_string_value(json_object_get(json_object_get(ep, "headers"), "X-EXECD-ACCESS-TOKEN"));
+  const char *t =
+      json_string_value(json_object_get(json_object_get(ep, "headers"), "X-EXECD-ACCESS-TOKEN"));
   int r = -1;
-  if (e && t && asprintf(base, "%s://%s", strncmp(base_url(), "https", 5) == 0 ? "https" : "http", e) >= 0 &&
+  if (e && t &&
+      asprintf(base, "%s://%s", strncmp(base_url(), "https", 5) == 0 ? "https" : "http", e) >= 0 &&
       asprintf(token_header, "X-EXECD-ACCESS-TOKEN: %s", t) >= 0)
     r = 0;
   json_decref(ep);

@@ -20,8 +20,10 @@ typedef struct {
 int sf_client_request(const char *method, const char *path, const char *body, size_t body_len,
                       const char *content_type, char *const *extra_headers, sf_resp *out);
 /* As above, but writes the response body to `sink` as it arrives (streams). */
-int sf_client_stream(const char *method, const char *path, const char *body, char *const *extra_headers,
-                     size_t (*sink)(char *data, size_t size, size_t n, void *ud), void *ud, long *status);
+int sf_client_stream(const char *method, const char *path, const char *body,
+                     char *const *extra_headers,
+                     size_t (*sink)(char *data, size_t size, size_t n, void *ud), void *ud,
+                     long *status);
 void sf_resp_free(sf_resp *r);
 
 /* JSON helpers: parse a 2xx body, or print the API's error and return NULL. */

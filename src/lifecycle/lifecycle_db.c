@@ -4,6 +4,7 @@
 #include "lifecycle/lifecycle_internal.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int step_done(sf_store *st, sqlite3_stmt *s, const char *what, sf_error_t *err)
@@ -24,7 +25,7 @@ static sqlite3_stmt *prep(sf_store *st, const char *sql)
 
 static char *dump(json_t *j)
 {
-  return json_dumps(j ? j : json_object(), JSON_COMPACT | JSON_SORT_KEYS);
+  return j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : strdup("{}");
 }
 
 int sf_db_insert_sandbox(sf_store *st, const char *id, const char *template_id, const char *image,

@@ -133,7 +133,11 @@ class Supervisor:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        log = self.logs() if os.path.exists(self.log) else ""
         shutil.rmtree(self.data_dir, ignore_errors=True)
+        # Under the sanitizer build, a report in the supervisor's log fails the test.
+        for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
+            assert marker not in log, "sanitizer report from the supervisor:\n" + log[-6000:]
 
 
 def assert_no_leftovers(sandbox_ids):
