@@ -24,6 +24,15 @@ typedef struct {
   int rootfd;
 } root_handle;
 
+/* The `path` query parameter, or a 400 reply and NULL. */
+static const char *required_path(sf_http_req *req)
+{
+  const char *path = sf_http_query(req, "path");
+  if (path == NULL)
+    sf_http_reply_error(req, 400, "MISSING_QUERY", "query parameter 'path' is required");
+  return path;
+}
+
 static int open_root(sf_http_req *req, sf_api_ctx *ctx, root_handle *h)
 {
   h->ref = sf_execd_acquire(req, ctx);
@@ -172,11 +181,9 @@ static void upload(sf_http_req *req, void *ud)
 
 static void download(sf_http_req *req, void *ud)
 {
-  const char *path = sf_http_query(req, "path");
-  if (path == NULL) {
-    sf_http_reply_error(req, 400, "MISSING_QUERY", "query parameter 'path' is required");
+  const char *path = required_path(req);
+  if (path == NULL)
     return;
-  }
   root_handle h;
   if (open_root(req, ud, &h) < 0)
     return;
@@ -245,11 +252,9 @@ static int stat_path(int rootfd, const char *path, struct stat *st, sf_error_t *
 
 static void info(sf_http_req *req, void *ud)
 {
-  const char *const *paths = sf_http_query_all(req, "path");
-  if (paths[0] == NULL) {
-    sf_http_reply_error(req, 400, "MISSING_QUERY", "query parameter 'path' is required");
+  if (required_path(req) == NULL)
     return;
-  }
+  const char *const *paths = sf_http_query_all(req, "path");
   root_handle h;
   if (open_root(req, ud, &h) < 0)
     return;
@@ -271,11 +276,9 @@ static void info(sf_http_req *req, void *ud)
 
 static void delete_file(sf_http_req *req, void *ud)
 {
-  const char *const *paths = sf_http_query_all(req, "path");
-  if (paths[0] == NULL) {
-    sf_http_reply_error(req, 400, "MISSING_QUERY", "query parameter 'path' is required");
+  if (required_path(req) == NULL)
     return;
-  }
+  const char *const *paths = sf_http_query_all(req, "path");
   root_handle h;
   if (open_root(req, ud, &h) < 0)
     return;
@@ -296,11 +299,9 @@ static void delete_file(sf_http_req *req, void *ud)
 
 static void list_dir(sf_http_req *req, void *ud)
 {
-  const char *path = sf_http_query(req, "path");
-  if (path == NULL) {
-    sf_http_reply_error(req, 400, "MISSING_QUERY", "query parameter 'path' is required");
+  const char *path = required_path(req);
+  if (path == NULL)
     return;
-  }
   root_handle h;
   if (open_root(req, ud, &h) < 0)
     return;
@@ -390,11 +391,9 @@ static int remove_tree_at(int dfd, const char *name, int depth, sf_error_t *err)
 
 static void delete_dirs(sf_http_req *req, void *ud)
 {
-  const char *const *paths = sf_http_query_all(req, "path");
-  if (paths[0] == NULL) {
-    sf_http_reply_error(req, 400, "MISSING_QUERY", "query parameter 'path' is required");
+  if (required_path(req) == NULL)
     return;
-  }
+  const char *const *paths = sf_http_query_all(req, "path");
   root_handle h;
   if (open_root(req, ud, &h) < 0)
     return;

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -288,6 +289,24 @@ int sf_write_file_at(int dirfd, const char *path, const char *data, sf_error_t *
 int sf_write_file(const char *path, const char *data, sf_error_t *err)
 {
   return sf_write_file_at(AT_FDCWD, path, data, err);
+}
+
+int sf_mkdir_p(const char *path, mode_t mode, sf_error_t *err)
+{
+  char tmp[4096];
+  if (snprintf(tmp, sizeof(tmp), "%s", path) >= (int)sizeof(tmp))
+    return sf_error_make(err, ENAMETOOLONG, "path too long: '%s'", path);
+  for (char *p = tmp + 1; *p; p++) {
+    if (*p != '/')
+      continue;
+    *p = '\0';
+    if (mkdir(tmp, mode) < 0 && errno != EEXIST)
+      return sf_error_sys(err, "mkdir '%s'", tmp);
+    *p = '/';
+  }
+  if (mkdir(tmp, mode) < 0 && errno != EEXIST)
+    return sf_error_sys(err, "mkdir '%s'", tmp);
+  return 0;
 }
 
 bool sf_consttime_eq(const void *a, size_t alen, const void *b, size_t blen)

@@ -46,6 +46,9 @@ int sf_read_file_at(int dirfd, const char *path, char **out, size_t *len, sf_err
 int sf_write_file(const char *path, const char *data, sf_error_t *err);
 int sf_write_file_at(int dirfd, const char *path, const char *data, sf_error_t *err);
 
+/* mkdir -p with `mode` for every created component (existing ones are kept). */
+int sf_mkdir_p(const char *path, mode_t mode, sf_error_t *err);
+
 /* Compare two buffers in constant time (for API keys / tokens). */
 bool sf_consttime_eq(const void *a, size_t alen, const void *b, size_t blen);
 

@@ -108,23 +108,6 @@ static int64_t read_int(const char *dir, const char *file)
   return strtoll(s, NULL, 10);
 }
 
-static int mkdir_p(const char *path, sf_error_t *err)
-{
-  char tmp[PATH_MAX];
-  snprintf(tmp, sizeof(tmp), "%s", path);
-  for (char *p = tmp + 1; *p; p++) {
-    if (*p == '/') {
-      *p = '\0';
-      if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
-        return sf_error_sys(err, "mkdir '%s'", tmp);
-      *p = '/';
-    }
-  }
-  if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
-    return sf_error_sys(err, "mkdir '%s'", tmp);
-  return 0;
-}
-
 static int apply_limits_v1(sf_cgroup *cg, sf_error_t *err)
 {
   char buf[64];
@@ -236,7 +219,7 @@ int sf_cgroup_create(const char *root, sf_cgroup_mode mode, const char *parent, 
   if (mode == SF_CGROUP_V2) {
     snprintf(p, sizeof(p), "%s/%s", root, parent);
     if (!adopt) {
-      if (enable_controllers_v2(root, err) < 0 || mkdir_p(p, err) < 0 ||
+      if (enable_controllers_v2(root, err) < 0 || sf_mkdir_p(p, 0755, err) < 0 ||
           enable_controllers_v2(p, err) < 0)
         goto fail;
     }
@@ -265,7 +248,7 @@ int sf_cgroup_create(const char *root, sf_cgroup_mode mode, const char *parent, 
       /* cpu,cpuacct co-mounted: both names point at one directory. */
       snprintf(p, sizeof(p), "%s/%s/%s/%s", root, v1_names[h], parent, name);
       if (!adopt) {
-        if (mkdir_p(p, err) < 0)
+        if (sf_mkdir_p(p, 0755, err) < 0)
           goto fail_rm;
       } else if (!path_is_dir(p)) {
         sf_error_make(err, ENOENT, "cgroup '%s' does not exist", p);

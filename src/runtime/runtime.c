@@ -24,23 +24,6 @@
  * (TAG_PIDFD) or a listener fd shifted left by 2 (TAG_LISTENER). */
 enum { TAG_LISTENER = 0, TAG_WAKE = 1, TAG_TIMER = 2, TAG_PIDFD = 3 };
 
-static int mkdir_p(const char *path, mode_t mode, sf_error_t *err)
-{
-  char tmp[PATH_MAX];
-  snprintf(tmp, sizeof(tmp), "%s", path);
-  for (char *p = tmp + 1; *p; p++) {
-    if (*p != '/')
-      continue;
-    *p = '\0';
-    if (mkdir(tmp, mode) < 0 && errno != EEXIST)
-      return sf_error_sys(err, "mkdir '%s'", tmp);
-    *p = '/';
-  }
-  if (mkdir(tmp, mode) < 0 && errno != EEXIST)
-    return sf_error_sys(err, "mkdir '%s'", tmp);
-  return 0;
-}
-
 static char *default_init_path(void)
 {
   char self[PATH_MAX];
@@ -316,7 +299,7 @@ int sf_runtime_new(sf_runtime **out, const sf_runtime_config *cfg, sf_error_t *e
     goto fail;
   }
   if (sf_cgroup_detect(rt->cgroup_root, &rt->cg_mode, err) < 0 ||
-      mkdir_p(rt->state_dir, 0711, err) < 0 || sf_rootfs_prepare_host_skeleton(rt, err) < 0)
+      sf_mkdir_p(rt->state_dir, 0711, err) < 0 || sf_rootfs_prepare_host_skeleton(rt, err) < 0)
     goto fail;
   /* Orphaned sandbox inits (their creator stage exits) reparent to us, so we
    * can reap them and read their exit status. */
