@@ -10,6 +10,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <fnmatch.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -411,6 +412,234 @@ static void delete_dirs(sf_http_req *req, void *ud)
     sf_http_reply_empty(req, 200);
 }
 
+/* POST /files/mv [{src, dest}]: rename inside the root (parents of dest created). */
+static void move_files(sf_http_req *req, void *ud)
+{
+  json_error_t je;
+  size_t len;
+  const char *b = sf_http_body(req, &len);
+  json_t *arr = json_loadb(b, len, 0, &je);
+  if (!json_is_array(arr)) {
+    json_decref(arr);
+    sf_http_reply_error(req, 400, "INVALID_REQUEST_BODY",
+                        "expected [{\"src\": ..., \"dest\": ...}]");
+    return;
+  }
+  root_handle h;
+  if (open_root(req, ud, &h) < 0) {
+    json_decref(arr);
+    return;
+  }
+  sf_error_t err = NULL;
+  size_t i;
+  json_t *m;
+  json_array_foreach(arr, i, m)
+  {
+    const char *src = json_string_value(json_object_get(m, "src"));
+    const char *dst = json_string_value(json_object_get(m, "dest"));
+    const char *sl, *dl;
+    if (src == NULL || dst == NULL) {
+      sf_error_make(&err, EINVAL, "each move needs src and dest");
+      break;
+    }
+    char parent[4096];
+    const char *slash = strrchr(dst, '/');
+    snprintf(parent, sizeof(parent), "%.*s", slash ? (int)(slash - dst) : 0, dst);
+    if (parent[0] && sf_fs_mkdir_p(h.rootfd, parent, 0755, &err) < 0)
+      break;
+    cleanup_close int sfd = sf_fs_open_parent(h.rootfd, src, &sl, &err);
+    if (sfd < 0)
+      break;
+    cleanup_close int dfd = sf_fs_open_parent(h.rootfd, dst, &dl, &err);
+    if (dfd < 0)
+      break;
+    if (renameat(sfd, sl, dfd, dl) < 0) {
+      errno == ENOENT ? sf_error_make(&err, ENOENT, "no such file: '%s'", src)
+                      : sf_error_sys(&err, "move '%s'", src);
+      break;
+    }
+  }
+  close_root(&h);
+  json_decref(arr);
+  if (err)
+    file_error(req, &err);
+  else
+    sf_http_reply_empty(req, 200);
+}
+
+/* POST /files/permissions {path: {mode, owner?, group?}} (owner/group: inner numeric ids). */
+static void set_permissions(sf_http_req *req, void *ud)
+{
+  json_t *body = sf_http_json_body(req, false);
+  if (body == NULL)
+    return;
+  root_handle h;
+  if (open_root(req, ud, &h) < 0) {
+    json_decref(body);
+    return;
+  }
+  sf_error_t err = NULL;
+  const char *path;
+  json_t *p;
+  json_object_foreach(body, path, p)
+  {
+    cleanup_close int fd = sf_fs_open(h.rootfd, path, O_PATH | O_NOFOLLOW, 0, &err);
+    if (fd < 0)
+      break;
+    char proc[64];
+    snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+    json_t *mode = json_object_get(p, "mode");
+    if (json_is_integer(mode) && chmod(proc, mode_from_json(mode, 0644)) < 0) {
+      sf_error_sys(&err, "chmod '%s'", path);
+      break;
+    }
+    json_t *owner = json_object_get(p, "owner"), *group = json_object_get(p, "group");
+    if (json_is_integer(owner) || json_is_integer(group)) {
+      sf_sandbox *sb = sf_sandbox_ref_get(h.ref);
+      uid_t u = json_is_integer(owner) ? sf_sandbox_host_uid(sb, (uid_t)json_integer_value(owner))
+                                       : (uid_t)-1;
+      gid_t g = json_is_integer(group) ? sf_sandbox_host_gid(sb, (gid_t)json_integer_value(group))
+                                       : (gid_t)-1;
+      if (chown(proc, u, g) < 0) { /* as the sandbox user: only what that user may do */
+        sf_error_sys(&err, "chown '%s'", path);
+        break;
+      }
+    }
+  }
+  close_root(&h);
+  json_decref(body);
+  if (err)
+    file_error(req, &err);
+  else
+    sf_http_reply_empty(req, 200);
+}
+
+/* POST /files/replace[?verbose=true] {path: {old, new}}: replace every occurrence. */
+static void replace_contents(sf_http_req *req, void *ud)
+{
+  json_t *body = sf_http_json_body(req, false);
+  if (body == NULL)
+    return;
+  root_handle h;
+  if (open_root(req, ud, &h) < 0) {
+    json_decref(body);
+    return;
+  }
+  sf_error_t err = NULL;
+  json_t *counts = json_object();
+  const char *path;
+  json_t *r;
+  json_object_foreach(body, path, r)
+  {
+    const char *old = json_string_value(json_object_get(r, "old"));
+    const char *new_ = json_string_value(json_object_get(r, "new"));
+    if (old == NULL || new_ == NULL || *old == '\0') {
+      sf_error_make(&err, EINVAL, "replace needs non-empty 'old' and a 'new' string for '%s'",
+                    path);
+      break;
+    }
+    cleanup_close int fd = sf_fs_open(h.rootfd, path, O_RDWR, 0, &err);
+    if (fd < 0)
+      break;
+    cleanup_free char *data = NULL;
+    size_t len = 0;
+    char proc[64]; /* re-open the resolved file for reading, by its fd */
+    snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+    if (sf_read_file(proc, &data, &len, &err) < 0)
+      break;
+    char *out = NULL;
+    size_t olen = 0, n = 0, ol = strlen(old), nl = strlen(new_);
+    FILE *f = open_memstream(&out, &olen);
+    for (const char *p = data, *q; p < data + len; p = q + ol) {
+      q = memmem(p, (size_t)(data + len - p), old, ol);
+      if (q == NULL) {
+        fwrite(p, 1, (size_t)(data + len - p), f);
+        break;
+      }
+      fwrite(p, 1, (size_t)(q - p), f);
+      fwrite(new_, 1, nl, f);
+      n++;
+    }
+    fclose(f);
+    if (ftruncate(fd, 0) < 0 || pwrite(fd, out, olen, 0) != (ssize_t)olen)
+      sf_error_sys(&err, "write '%s'", path);
+    free(out);
+    json_object_set_new(counts, path, json_pack("{s:I}", "replacedCount", (json_int_t)n));
+    if (err)
+      break;
+  }
+  close_root(&h);
+  json_decref(body);
+  const char *verbose = sf_http_query(req, "verbose");
+  if (err) {
+    json_decref(counts);
+    file_error(req, &err);
+  } else if (verbose && strcmp(verbose, "true") == 0) {
+    sf_http_reply_json(req, 200, counts);
+  } else {
+    json_decref(counts);
+    sf_http_reply_empty(req, 200);
+  }
+}
+
+/* GET /files/search?path=D&pattern=GLOB: FileInfo of every match below D
+ * (glob on the path relative to D; "**" matches across directories). */
+static void search_walk(int dfd, const char *rel, const char *abs, const char *pattern, json_t *out,
+                        int depth)
+{
+  if (depth > 64 || json_array_size(out) >= 10000)
+    return;
+  DIR *d = fdopendir(dfd);
+  if (d == NULL) {
+    close(dfd);
+    return;
+  }
+  struct dirent *de;
+  while ((de = readdir(d)) != NULL) {
+    if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+      continue;
+    char r[4096], a[4096];
+    snprintf(r, sizeof(r), "%s%s%s", rel, *rel ? "/" : "", de->d_name);
+    snprintf(a, sizeof(a), "%s%s%s", abs, abs[strlen(abs) - 1] == '/' ? "" : "/", de->d_name);
+    struct stat st;
+    if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+      continue;
+    if (fnmatch(pattern, r, 0) == 0 || fnmatch(pattern, de->d_name, 0) == 0)
+      json_array_append_new(out, file_info(a, &st));
+    if (S_ISDIR(st.st_mode)) {
+      int sub = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (sub >= 0)
+        search_walk(sub, r, a, pattern, out, depth + 1);
+    }
+  }
+  closedir(d);
+}
+
+static void search(sf_http_req *req, void *ud)
+{
+  const char *path = required_path(req);
+  if (path == NULL)
+    return;
+  const char *pattern = sf_http_query(req, "pattern");
+  if (pattern == NULL || *pattern == '\0' || strcmp(pattern, "**") == 0)
+    pattern = "*";
+  root_handle h;
+  if (open_root(req, ud, &h) < 0)
+    return;
+  sf_error_t err = NULL;
+  int fd = sf_fs_open(h.rootfd, path, O_RDONLY | O_DIRECTORY, 0, &err);
+  json_t *out = json_array();
+  if (fd >= 0)
+    search_walk(fd, "", path, pattern, out, 0);
+  close_root(&h);
+  if (err) {
+    json_decref(out);
+    file_error(req, &err);
+  } else {
+    sf_http_reply_json(req, 200, out);
+  }
+}
+
 void sf_execd_register_file_routes(sf_http_server *srv, sf_api_ctx *ctx)
 {
   sf_http_route(srv, "POST", "/sandboxes/{id}/execd/files/upload", upload, ctx,
@@ -418,6 +647,12 @@ void sf_execd_register_file_routes(sf_http_server *srv, sf_api_ctx *ctx)
   sf_http_route(srv, "GET", "/sandboxes/{id}/execd/files/download", download, ctx, SF_HTTP_EXECD);
   sf_http_route(srv, "GET", "/sandboxes/{id}/execd/files/info", info, ctx, SF_HTTP_EXECD);
   sf_http_route(srv, "DELETE", "/sandboxes/{id}/execd/files", delete_file, ctx, SF_HTTP_EXECD);
+  sf_http_route(srv, "POST", "/sandboxes/{id}/execd/files/mv", move_files, ctx, SF_HTTP_EXECD);
+  sf_http_route(srv, "POST", "/sandboxes/{id}/execd/files/permissions", set_permissions, ctx,
+                SF_HTTP_EXECD);
+  sf_http_route(srv, "POST", "/sandboxes/{id}/execd/files/replace", replace_contents, ctx,
+                SF_HTTP_EXECD);
+  sf_http_route(srv, "GET", "/sandboxes/{id}/execd/files/search", search, ctx, SF_HTTP_EXECD);
   sf_http_route(srv, "GET", "/sandboxes/{id}/execd/directories/list", list_dir, ctx, SF_HTTP_EXECD);
   sf_http_route(srv, "POST", "/sandboxes/{id}/execd/directories", make_dirs, ctx, SF_HTTP_EXECD);
   sf_http_route(srv, "DELETE", "/sandboxes/{id}/execd/directories", delete_dirs, ctx,

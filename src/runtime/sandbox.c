@@ -298,8 +298,17 @@ static int resolve_lower(sf_runtime *rt, const sf_sandbox_spec *spec, char **low
   char p[PATH_MAX];
   snprintf(p, sizeof(p), "%s/%s", rt->templates_dir, name);
   struct stat st;
-  if (stat(p, &st) < 0 || !S_ISDIR(st.st_mode))
-    return sf_error_make(err, ENOENT, "unknown template '%s'", name);
+  if (stat(p, &st) < 0 || !S_ISDIR(st.st_mode)) {
+    char known[1024] = "host";
+    cleanup_dir DIR *d = opendir(rt->templates_dir);
+    struct dirent *de;
+    while (d && (de = readdir(d)) != NULL)
+      if (de->d_name[0] != '.' && strlen(known) + strlen(de->d_name) + 3 < sizeof(known)) {
+        strcat(known, ", ");
+        strcat(known, de->d_name);
+      }
+    return sf_error_make(err, ENOENT, "unknown template '%s' (known: %s)", name, known);
+  }
   /* Registered templates are symlinks; the overlay must get the real path
    * (the sandbox's mapped root needs to traverse it, not our data dir). */
   *lower = realpath(p, NULL);

@@ -51,7 +51,7 @@ def test_bad_create_bodies_change_nothing(supervisor, body, code):
 
 def test_unknown_image_lists_known(supervisor):
     r = supervisor.request("POST", "/v1/sandboxes", json={"image": {"uri": "python:3.11"}})
-    assert r.status in (400, 404) and "python" in r.json()["message"]
+    assert r.status in (400, 404) and "python" in r.json()["message"] and "known: host" in r.json()["message"]
     assert count(supervisor) == 0
 
 
@@ -252,3 +252,26 @@ def test_metrics_and_health(supervisor):
     assert 'sandforge_sandboxes{state="Running"} 1' in m
     assert 'sandforge_events_total{event="sandbox.created"} 1' in m
     assert supervisor.request("POST", "/v1/metrics/events", json={"eventType": "sandbox.create"}).status == 204
+
+
+def test_files_mv_permissions_replace_search(supervisor):
+    sid = supervisor.create_sandbox()
+    base, h = supervisor.execd(sid)
+    assert upload(supervisor, sid, "/home/user/a.txt", b"hello world, hello").status == 200
+    r = supervisor.request("POST", base + "/files/replace?verbose=true", json={"/home/user/a.txt": {"old": "hello", "new": "bye"}}, headers=h)
+    assert r.json() == {"/home/user/a.txt": {"replacedCount": 2}}
+    r = supervisor.request("POST", base + "/files/mv", body=json.dumps([{"src": "/home/user/a.txt", "dest": "/home/user/x/b.txt"}]).encode(), headers=h)
+    assert r.status == 200, r.body
+    assert supervisor.request("GET", base + "/files/download?path=/home/user/x/b.txt", headers=h).body == b"bye world, bye"
+    r = supervisor.request("POST", base + "/files/permissions", json={"/home/user/x/b.txt": {"mode": 600}}, headers=h)
+    assert r.status == 200
+    info = supervisor.request("GET", base + "/files/info?path=/home/user/x/b.txt", headers=h).json()
+    assert info["/home/user/x/b.txt"]["mode"] == 600
+    found = supervisor.request("GET", base + "/files/search?path=/home/user&pattern=*.txt", headers=h).json()
+    assert [f["path"] for f in found] == ["/home/user/x/b.txt"]
+    # hostile: move onto the host through '..' stays inside; chown to root is refused (acts as the user)
+    supervisor.request("POST", base + "/files/mv", body=json.dumps([{"src": "/home/user/x/b.txt", "dest": "/../../../tmp/escaped"}]).encode(), headers=h)
+    assert not os.path.exists("/tmp/escaped")
+    r = supervisor.request("POST", base + "/files/permissions", json={"/tmp/escaped": {"owner": 0}}, headers=h)
+    assert r.status != 200
+    assert supervisor.request("POST", base + "/files/mv", body=b"{}", headers=h).status == 400
