@@ -96,8 +96,9 @@ static int resolve_image(sf_lifecycle *lc, const char *uri, char *tpl, size_t le
   }
   char name[128];
   snprintf(name, sizeof(name), "%s", uri);
+  /* "name:tag" → the template "name" (templates are not versioned). */
   char *colon = strchr(name, ':');
-  if (colon && strcmp(colon, ":latest") == 0)
+  if (colon)
     *colon = '\0';
   /* A registered directory template: the runtime tells (ENOENT) at create. */
   bool ok = name[0] != '\0';
