@@ -198,7 +198,8 @@ int sf_lifecycle_create(sf_lifecycle *lc, json_t *req, json_t **out, sf_error_t 
   if (on_timeout && strcmp(on_timeout, "kill") != 0 && strcmp(on_timeout, "pause") != 0)
     return sf_error_make(err, EINVAL, "extensions.onTimeout must be 'kill' or 'pause'");
   char tpl[65];
-  if (resolve_image(lc, uri, tpl, sizeof(tpl), err) < 0)
+  if (resolve_image(lc, uri, tpl, sizeof(tpl), err) < 0 ||
+      sf_runtime_check_template(lc->cfg.runtime, tpl, err) < 0)
     return -1;
   sf_sandbox_spec spec = {.template_name = tpl};
   json_t *resources = json_object();

@@ -86,6 +86,10 @@ typedef struct {
   int64_t fsize_bytes;       /* RLIMIT_FSIZE, 0 = unlimited (the tmpfs size still applies) */
 } sf_sandbox_spec;
 
+/* 0 when `template_name` ("host" or a registered template) can be used;
+ * ENOENT + a message listing the known templates otherwise. */
+int sf_runtime_check_template(sf_runtime *rt, const char *template_name, sf_error_t *err);
+
 /* Create the sandbox and start its init; returns once init runs inside all
  * namespaces with its root, cgroups and seccomp in place.  On failure
  * nothing is left behind. */

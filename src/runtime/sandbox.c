@@ -315,6 +315,16 @@ static int resolve_lower(sf_runtime *rt, const sf_sandbox_spec *spec, char **low
   return *lower ? 0 : sf_error_sys(err, "template '%s'", name);
 }
 
+int sf_runtime_check_template(sf_runtime *rt, const char *template_name, sf_error_t *err)
+{
+  sf_sandbox_spec spec = {.template_name = template_name};
+  char *lower = NULL;
+  bool host;
+  int r = resolve_lower(rt, &spec, &lower, &host, err);
+  free(lower);
+  return r;
+}
+
 static int write_id_map(pid_t pid, const char *file, uid_t base, uint32_t range, sf_error_t *err)
 {
   char path[64], map[64];
