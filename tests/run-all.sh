@@ -22,4 +22,4 @@ echo "== integration tests again, against the ASan/UBSan build"
 SANDFORGE_BIN="$SANDFORGE_ASAN_BIN" ASAN_OPTIONS=detect_leaks=1 \
   /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration/test_run.py tests/integration/test_escape.py \
   tests/integration/test_api.py tests/integration/test_recovery.py tests/integration/test_cli.py \
-  tests/integration/test_sdk_e2e.py
+  tests/integration/test_sdk_e2e.py tests/integration/test_webhooks.py

@@ -12,6 +12,7 @@ typedef struct {
   sf_store *store;
   sf_runtime *runtime;
   const char *templates_dir;
+  struct sf_webhooks *webhooks; /* may be NULL */
 } sf_api_ctx;
 
 void sf_api_register_sandbox_routes(sf_http_server *srv, sf_api_ctx *ctx);

@@ -1,5 +1,6 @@
 /* Health, Prometheus metrics, SDK telemetry sink, templates, the event log. */
 #include "api/api.h"
+#include "webhook/webhook.h"
 #include "common/cleanup.h"
 #include "common/util.h"
 
@@ -49,6 +50,8 @@ static void metrics(sf_http_req *req, void *ud)
               (long long)sqlite3_column_int64(q, 1));
   sqlite3_finalize(q);
   sf_store_unlock(ctx->store);
+  if (ctx->webhooks)
+    sf_webhooks_write_metrics(ctx->webhooks, f);
   fclose(f);
   sf_http_reply_bytes(req, 200, "text/plain; version=0.0.4", buf, len);
   free(buf);

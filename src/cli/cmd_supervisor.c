@@ -1,6 +1,7 @@
 /* `sandforge supervisor`: the daemon.  Thin: config → store → runtime →
  * lifecycle (recovery) → HTTP API, then wait for SIGTERM/SIGINT. */
 #include "api/api.h"
+#include "webhook/webhook.h"
 #include "cli/cli.h"
 #include "common/cleanup.h"
 #include "common/config.h"
@@ -30,16 +31,26 @@ static void incident_trampoline(const sf_incident *inc, void *ud)
     sf_lifecycle_on_incident(inc, lc);
 }
 
+static int webhook_section(void *ud, const char *section, const char *sub, const char *key,
+                           const char *value, sf_error_t *err)
+{
+  return sf_webhook_settings_ini(ud, section, sub, key, value, err);
+}
+
 static void usage(FILE *out)
 {
-  fprintf(out, "usage: sandforge supervisor [--config FILE] [--listen ADDR] [--data-dir DIR] "
-               "[--api-key KEY]\n\n"
-               "  --config FILE    INI file ([supervisor], [sandbox], [images] sections)\n"
-               "  --listen ADDR    HOST:PORT to serve the API on (default 127.0.0.1:8080)\n"
-               "  --data-dir DIR   where the store lives (default ./.sandforge-data)\n"
-               "  --api-key KEY    require this API key (repeatable; also SANDFORGE_API_KEY)\n"
-               "Precedence: flags > environment (SANDFORGE_LISTEN, SANDFORGE_DATA_DIR, "
-               "SANDFORGE_API_KEY) > file.\n");
+  fprintf(
+      out,
+      "usage: sandforge supervisor [--config FILE] [--listen ADDR] [--data-dir DIR] "
+      "[--api-key KEY] [--webhook-url URL --webhook-secret S --webhook-events LIST]\n\n"
+      "  --config FILE    INI file ([supervisor], [sandbox], [images] sections)\n"
+      "  --listen ADDR    HOST:PORT to serve the API on (default 127.0.0.1:8080)\n"
+      "  --data-dir DIR   where the store lives (default ./.sandforge-data)\n"
+      "  --api-key KEY    require this API key (repeatable; also SANDFORGE_API_KEY)\n"
+      "  --webhook-url URL --webhook-secret SECRET --webhook-events LIST\n"
+      "                   deliver events to URL (also SANDFORGE_WEBHOOK_*, [webhook \"name\"])\n"
+      "Precedence: flags > environment (SANDFORGE_LISTEN, SANDFORGE_DATA_DIR, "
+      "SANDFORGE_API_KEY) > file.\n");
 }
 
 static int fail(const char *what, sf_error_t *err)
@@ -63,11 +74,17 @@ static void runtime_dir_for(const char *data_dir, char *out, size_t len)
 
 int cli_supervisor(int argc, char **argv)
 {
-  static const struct option opts[] = {
-      {"config", required_argument, NULL, 'c'},   {"listen", required_argument, NULL, 'l'},
-      {"data-dir", required_argument, NULL, 'd'}, {"api-key", required_argument, NULL, 'k'},
-      {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
+  static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                       {"listen", required_argument, NULL, 'l'},
+                                       {"data-dir", required_argument, NULL, 'd'},
+                                       {"api-key", required_argument, NULL, 'k'},
+                                       {"webhook-url", required_argument, NULL, 'U'},
+                                       {"webhook-secret", required_argument, NULL, 'S'},
+                                       {"webhook-events", required_argument, NULL, 'E'},
+                                       {"help", no_argument, NULL, 'h'},
+                                       {NULL, 0, NULL, 0}};
   const char *config_file = NULL, *listen = NULL, *data_dir = NULL;
+  const char *wh_url = NULL, *wh_secret = NULL, *wh_events = NULL;
   char *flag_keys[16] = {0};
   int nkeys = 0, c;
   optind = 1;
@@ -86,6 +103,15 @@ int cli_supervisor(int argc, char **argv)
       if (nkeys < 15)
         flag_keys[nkeys++] = optarg;
       break;
+    case 'U':
+      wh_url = optarg;
+      break;
+    case 'S':
+      wh_secret = optarg;
+      break;
+    case 'E':
+      wh_events = optarg;
+      break;
     case 'h':
       usage(stdout);
       return 0;
@@ -100,9 +126,19 @@ int cli_supervisor(int argc, char **argv)
   }
   sf_config cfg;
   sf_config_init(&cfg);
+  sf_webhook_settings *whs = sf_webhook_settings_new();
+  cfg.section_hook = webhook_section;
+  cfg.section_hook_ud = whs;
   sf_error_t err = NULL;
-  if (config_file && sf_config_load_file(&cfg, config_file, &err) < 0) {
+  extern char **environ;
+  if ((config_file && sf_config_load_file(&cfg, config_file, &err) < 0) ||
+      sf_webhook_settings_env(whs, environ, &err) < 0 ||
+      ((wh_secret || wh_events) && !wh_url &&
+       (sf_error_make(&err, EINVAL, "--webhook-secret/--webhook-events need --webhook-url"), 1)) ||
+      (wh_url &&
+       sf_webhook_settings_add_flag_endpoint(whs, wh_url, wh_secret, wh_events, &err) < 0)) {
     sf_config_free(&cfg);
+    sf_webhook_settings_free(whs);
     return fail("bad configuration", &err);
   }
   sf_config_load_env(&cfg);
@@ -132,6 +168,7 @@ int cli_supervisor(int argc, char **argv)
   sf_runtime *rt = NULL;
   sf_lifecycle *lc = NULL;
   sf_http_server *http = NULL;
+  sf_webhooks *wh = NULL;
   char dd[PATH_MAX], db[PATH_MAX + 32], tpl[PATH_MAX + 32], rundir[96];
   if (mkdir(cfg.data_dir, 0700) < 0 && errno != EEXIST) {
     code = fail("cannot create the data dir", (sf_error_sys(&err, "%s", cfg.data_dir), &err));
@@ -147,6 +184,11 @@ int cli_supervisor(int argc, char **argv)
   runtime_dir_for(dd, rundir, sizeof(rundir));
   if (sf_store_open(db, &store, &err) < 0) {
     code = fail("cannot open the store", &err);
+    goto out;
+  }
+  /* Before the lifecycle: recovery's events must already reach the outbox. */
+  if (sf_webhooks_start(store, whs, &wh, &err) < 0) {
+    code = fail("cannot start webhook delivery", &err);
     goto out;
   }
   sf_runtime_config rc = {
@@ -168,7 +210,8 @@ int cli_supervisor(int argc, char **argv)
   }
   incident_target = lc;
   static sf_api_ctx ctx;
-  ctx = (sf_api_ctx){.lifecycle = lc, .store = store, .runtime = rt, .templates_dir = tpl};
+  ctx = (sf_api_ctx){
+      .lifecycle = lc, .store = store, .runtime = rt, .templates_dir = tpl, .webhooks = wh};
   if (sf_http_server_new(cfg.listen, cfg.api_keys, (size_t)cfg.upload_limit, &http, &err) < 0) {
     code = fail("bad listen address", &err);
     goto out;
@@ -192,7 +235,9 @@ out:
   incident_target = NULL;
   sf_lifecycle_free(lc);
   sf_runtime_free(rt);
+  sf_webhooks_stop(wh);
   sf_store_close(store);
   sf_config_free(&cfg);
+  sf_webhook_settings_free(whs);
   return code;
 }

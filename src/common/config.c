@@ -98,9 +98,33 @@ static int on_key(void *user, const char *section, const char *key, const char *
     json_object_set_new(c->image_aliases, key, json_string(value));
     return 1;
   }
-  if (strcmp(section, "webhooks") == 0 || strncmp(section, "webhook ", 8) == 0)
-    return bad(x, "section [%s]%s: webhook delivery is not part of this build yet", section, "");
-  return bad(x, "unknown section [%s]%s", section, "");
+  if (c->section_hook) {
+    /* [webhook "ops"] → section "webhook", subsection "ops" */
+    char sec[128], sub[128] = "";
+    snprintf(sec, sizeof(sec), "%s", section);
+    char *sp = strchr(sec, ' ');
+    if (sp) {
+      *sp = '\0';
+      const char *q = sp + 1;
+      while (*q == ' ')
+        q++;
+      snprintf(sub, sizeof(sub), "%s", q);
+      size_t n = strlen(sub);
+      if (n >= 2 && sub[0] == '"' && sub[n - 1] == '"') {
+        memmove(sub, sub + 1, n - 2);
+        sub[n - 2] = '\0';
+      }
+    }
+    int r = c->section_hook(c->section_hook_ud, sec, sub, key, value, &e);
+    if (r == 0)
+      return 1;
+    if (r < 0) {
+      sf_error_make(&x->err, EINVAL, "%s", sf_error_msg(&e));
+      sf_error_release(&e);
+      return 0;
+    }
+  }
+  return bad(x, "unknown section [%s]", section);
 value_error:
   sf_error_make(&x->err, EINVAL, "invalid value for '%s': %s", key, sf_error_msg(&e));
   sf_error_release(&e);

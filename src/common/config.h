@@ -19,6 +19,11 @@ typedef struct {
   int64_t min_timeout_s; /* [sandbox] min_timeout (OpenSandbox: 60) */
   int64_t default_memory, default_cpu_millis, default_pids;
   int64_t upload_limit;
+  /* Sections the loader does not know ([webhooks], [webhook "name"]) go here:
+   * return 0 = taken, 1 = not ours (unknown section), -1 + err = bad line. */
+  int (*section_hook)(void *ud, const char *section, const char *subsection, const char *key,
+                      const char *value, sf_error_t *err);
+  void *section_hook_ud;
 } sf_config;
 
 void sf_config_init(sf_config *c);

@@ -5,10 +5,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const catalog[] = {
-    "sandbox.created", "sandbox.started",   "sandbox.paused", "sandbox.resumed",    "sandbox.deleted",
-    "sandbox.expired", "sandbox.destroyed", "sandbox.failed", "task.timeout",       "resource.exhausted",
-    "security.violation", "snapshot.created", "webhook.test", NULL};
+static const char *const catalog[] = {"sandbox.created",    "sandbox.started",
+                                      "sandbox.paused",     "sandbox.resumed",
+                                      "sandbox.deleted",    "sandbox.expired",
+                                      "sandbox.destroyed",  "sandbox.failed",
+                                      "task.timeout",       "resource.exhausted",
+                                      "security.violation", "snapshot.created",
+                                      "webhook.test",       NULL};
 
 const char *const *sf_event_catalog(void)
 {
@@ -56,8 +59,9 @@ int sf_filter_parse(const char *spec, char ***out, sf_error_t *err)
       for (const char *const *c = catalog; *c && !ok; c++)
         ok = pattern_match(tok, *c);
     if (!ok) {
-      sf_error_make(err, EINVAL, "unknown event '%s' in filter (known: sandbox.*, task.timeout, "
-                                 "resource.exhausted, security.violation, snapshot.created, webhook.test, *)",
+      sf_error_make(err, EINVAL,
+                    "unknown event '%s' in filter (known: sandbox.*, task.timeout, "
+                    "resource.exhausted, security.violation, snapshot.created, webhook.test, *)",
                     tok);
       free(copy);
       sf_strv_free(list);

@@ -38,13 +38,14 @@ static unsigned char *standard_key(const char *secret, size_t *klen, sf_error_t 
   return k;
 }
 
-static int hmac(const unsigned char *key, size_t klen, const char *const *parts, const size_t *lens, int nparts,
-                unsigned char mac[32])
+static int hmac(const unsigned char *key, size_t klen, const char *const *parts, const size_t *lens,
+                int nparts, unsigned char mac[32])
 {
   /* The message is the parts joined by '.': hashing incrementally avoids a copy of the body. */
   EVP_MAC *m = EVP_MAC_fetch(NULL, "HMAC", NULL);
   EVP_MAC_CTX *ctx = m ? EVP_MAC_CTX_new(m) : NULL;
-  OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string("digest", (char *)"SHA256", 0), OSSL_PARAM_construct_end()};
+  OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string("digest", (char *)"SHA256", 0),
+                         OSSL_PARAM_construct_end()};
   size_t mlen = 0;
   int ok = ctx && EVP_MAC_init(ctx, key, klen, params);
   for (int i = 0; ok && i < nparts; i++) {
@@ -58,8 +59,8 @@ static int hmac(const unsigned char *key, size_t klen, const char *const *parts,
   return ok && mlen == 32 ? 0 : -1;
 }
 
-char *sf_sig_standard(const char *secret, const char *msg_id, int64_t ts, const char *body, size_t len,
-                      sf_error_t *err)
+char *sf_sig_standard(const char *secret, const char *msg_id, int64_t ts, const char *body,
+                      size_t len, sf_error_t *err)
 {
   size_t klen;
   unsigned char *key = standard_key(secret, &klen, err);
@@ -100,8 +101,8 @@ char *sf_sig_stripe(const char *secret, int64_t ts, const char *body, size_t len
   return out;
 }
 
-int sf_sig_headers(char *const *secrets, const char *msg_id, int64_t ts, const char *body, size_t len,
-                   char **standard, char **stripe, sf_error_t *err)
+int sf_sig_headers(char *const *secrets, const char *msg_id, int64_t ts, const char *body,
+                   size_t len, char **standard, char **stripe, sf_error_t *err)
 {
   char *std_buf = NULL, *str_buf = NULL;
   size_t std_len = 0, str_len = 0;

@@ -18,8 +18,8 @@ static void test_standard_webhooks_vector(void **state)
 {
   sf_error_t err = NULL;
   const char *body = "{\"test\": 2432232314}";
-  char *sig = sf_sig_standard("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330,
-                              body, strlen(body), &err);
+  char *sig = sf_sig_standard("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+                              "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body, strlen(body), &err);
   assert_non_null(sig);
   assert_string_equal(sig, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
   free(sig);
@@ -41,8 +41,9 @@ static void test_headers_with_rotation(void **state)
   char *secrets[] = {"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "plain-old-secret", NULL};
   char *std = NULL, *str = NULL;
   const char *body = "{\"test\": 2432232314}";
-  assert_int_equal(sf_sig_headers(secrets, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body, strlen(body), &std,
-                                  &str, &err), 0);
+  assert_int_equal(sf_sig_headers(secrets, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body,
+                                  strlen(body), &std, &str, &err),
+                   0);
   assert_non_null(strstr(std, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE= v1,"));
   assert_int_equal(strncmp(str, "t=1614265330,v1=", 16), 0);
   assert_non_null(strstr(str + 16, ",v1="));
@@ -130,9 +131,12 @@ static void test_retry_after(void **state)
 int main(void)
 {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_standard_webhooks_vector), cmocka_unit_test(test_stripe_vector),
-      cmocka_unit_test(test_headers_with_rotation),    cmocka_unit_test(test_generated_secret),
-      cmocka_unit_test(test_filters),                  cmocka_unit_test(test_backoff_schedule_and_jitter),
+      cmocka_unit_test(test_standard_webhooks_vector),
+      cmocka_unit_test(test_stripe_vector),
+      cmocka_unit_test(test_headers_with_rotation),
+      cmocka_unit_test(test_generated_secret),
+      cmocka_unit_test(test_filters),
+      cmocka_unit_test(test_backoff_schedule_and_jitter),
       cmocka_unit_test(test_retry_after),
   };
   return cmocka_run_group_tests_name("webhook core", tests, NULL, NULL);

@@ -1,0 +1,116 @@
+"""Webhook delivery end to end: real supervisor, real receiver, signatures,
+retries, 410, filters, and durability across kill -9."""
+import time
+
+from sfharness import Supervisor
+from webhook_util import Receiver, verify_standard, verify_stripe
+
+SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+
+def start(receiver, events=None, extra_config=""):
+    args = ["--webhook-url", receiver.url, "--webhook-secret", SECRET]
+    if events:
+        args += ["--webhook-events", events]
+    return Supervisor(extra_args=args, config_text="[sandbox]\nmin_timeout = 1\n[webhooks]\n"
+                      "retry_schedule = 200ms, 200ms, 200ms\n" + extra_config).start()
+
+
+def test_lifecycle_events_signed_and_complete():
+    rx = Receiver()
+    sup = start(rx)
+    try:
+        sid = sup.create_sandbox(metadata={"project": "demo"})
+        sup.request("POST", f"/v1/sandboxes/{sid}/pause")
+        sup.request("POST", f"/v1/sandboxes/{sid}/resume")
+        sup.request("DELETE", f"/v1/sandboxes/{sid}")
+        want = ["sandbox.created", "sandbox.started", "sandbox.paused", "sandbox.resumed", "sandbox.deleted",
+                "sandbox.destroyed"]
+        assert rx.wait_for(lambda r: len(r.requests) >= 6), [e["event"] for e in rx.events()]
+        evs = sorted(rx.events(), key=lambda e: e["timestamp"])
+        assert [e["event"] for e in evs] == want
+        for req in rx.requests:
+            h, body = req["headers"], req["body"]
+            ev = __import__("json").loads(body)
+            assert verify_standard(SECRET, h, body) and verify_stripe(SECRET, h, body)
+            assert h["webhook-id"] == ev["id"] and h["x-sandforge-event"] == ev["event"]
+            assert h["x-sandforge-attempt"] == "1" and h["user-agent"].startswith("Sandforge-Webhooks/")
+            assert h["content-type"] == "application/json" and h["x-sandforge-delivery"].startswith("dlv_")
+            assert ev["sandbox_id"] == sid and ev["template_id"] == "host"
+            assert ev["data"]["sandbox_id"] == sid and ev["data"]["metadata"] == {"project": "demo"}
+        paused = [e for e in evs if e["event"] == "sandbox.paused"][0]
+        assert paused["data"]["reason"] == "api" and paused["data"]["state"] == "Paused"
+    finally:
+        sup.stop()
+        rx.close()
+
+
+def test_retry_until_success_keeps_the_id():
+    rx = Receiver(statuses=[500, 500, 200])
+    sup = start(rx, events="sandbox.created")
+    try:
+        sup.create_sandbox()
+        assert rx.wait_for(lambda r: len(r.requests) >= 3, timeout=15)
+        time.sleep(0.5)
+        assert len(rx.requests) == 3  # succeeded on attempt 3: no more
+        ids = {r["headers"]["webhook-id"] for r in rx.requests}
+        attempts = [r["headers"]["x-sandforge-attempt"] for r in rx.requests]
+        assert len(ids) == 1 and attempts == ["1", "2", "3"]
+        assert all(verify_standard(SECRET, r["headers"], r["body"]) for r in rx.requests)
+    finally:
+        sup.stop()
+        rx.close()
+
+
+def test_410_disables_and_filters_exclude():
+    rx = Receiver(statuses=[410])
+    sup = start(rx, events="sandbox.created, sandbox.deleted")
+    try:
+        sid = sup.create_sandbox()
+        assert rx.wait_for(lambda r: len(r.requests) >= 1)
+        sup.request("POST", f"/v1/sandboxes/{sid}/pause")  # not subscribed
+        sup.request("DELETE", f"/v1/sandboxes/{sid}")       # subscribed, but the endpoint is disabled now
+        time.sleep(1.0)
+        assert [e["event"] for e in rx.events()] == ["sandbox.created"]
+    finally:
+        sup.stop()
+        rx.close()
+
+
+def test_receiver_down_then_kill9_nothing_lost():
+    rx = Receiver()
+    port = rx.port
+    rx.close()  # nothing listens: connection refused
+    sup = Supervisor(extra_args=["--webhook-url", f"http://127.0.0.1:{port}/hook", "--webhook-secret", SECRET],
+                     config_text="[webhooks]\nretry_schedule = 300ms, 300ms, 300ms, 300ms, 300ms, 300ms, 300ms, 300ms\n").start()
+    try:
+        sid = sup.create_sandbox()
+        t0 = time.perf_counter()
+        for _ in range(100):  # 200 events; the API never waits for the (dead) receiver
+            assert sup.request("POST", f"/v1/sandboxes/{sid}/pause").status == 202
+            assert sup.request("POST", f"/v1/sandboxes/{sid}/resume").status == 202
+        elapsed = time.perf_counter() - t0
+        committed = {e["id"] for e in sup.request("GET", "/v1/events?limit=1000").json()["items"]}
+        assert len(committed) == 202
+        sup.kill9()
+        rx = Receiver(port=port)
+        sup.restart()
+        assert rx.wait_for(lambda r: {e["id"] for e in r.events()} >= committed, timeout=30), \
+            len(committed - {e["id"] for e in rx.events()})
+        assert elapsed < 30
+    finally:
+        sup.stop()
+        rx.close()
+
+
+def test_bad_webhook_config_fails_startup(tmp_path):
+    import subprocess
+    from sfharness import SANDFORGE
+    cfg = tmp_path / "w.ini"
+    cfg.write_text('[webhook "ops"]\nurl = http://127.0.0.1:9/x\nevents = sandbox.*, sandbox.exploded\n')
+    r = subprocess.run([SANDFORGE, "supervisor", "--config", str(cfg), "--data-dir", str(tmp_path / "d")],
+                       capture_output=True, text=True, timeout=20)
+    assert r.returncode == 2 and f"{cfg}:3:" in r.stderr and "sandbox.exploded" in r.stderr
+    r = subprocess.run([SANDFORGE, "supervisor", "--webhook-url", "ftp://x/y", "--data-dir", str(tmp_path / "d")],
+                       capture_output=True, text=True, timeout=20)
+    assert r.returncode == 2 and "http://" in r.stderr
