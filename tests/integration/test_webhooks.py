@@ -114,3 +114,82 @@ def test_bad_webhook_config_fails_startup(tmp_path):
     r = subprocess.run([SANDFORGE, "supervisor", "--webhook-url", "ftp://x/y", "--data-dir", str(tmp_path / "d")],
                        capture_output=True, text=True, timeout=20)
     assert r.returncode == 2 and "http://" in r.stderr
+
+
+def test_example_python_receiver_verifies_real_deliveries(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from sfharness import free_port
+    port = free_port()
+    example = os.path.join(os.path.dirname(__file__), "..", "..", "examples", "python", "receiver.py")
+    out = open(tmp_path / "rx.log", "w+")
+    proc = subprocess.Popen(["/usr/bin/python3", example], env=dict(os.environ, WEBHOOK_SECRET=SECRET, PORT=str(port)),
+                            stdout=out, stderr=subprocess.STDOUT)
+    sup = Supervisor(extra_args=["--webhook-url", f"http://127.0.0.1:{port}/hooks", "--webhook-secret", SECRET]).start()
+    try:
+        sid = sup.create_sandbox()
+        sup.request("DELETE", f"/v1/sandboxes/{sid}")
+        deadline = time.time() + 10
+        while time.time() < deadline and open(tmp_path / "rx.log").read().count("verified=yes") < 4:
+            time.sleep(0.1)
+        text = open(tmp_path / "rx.log").read()
+        assert text.count("verified=yes") == 4 and "REJECTED" not in text, text
+        assert "sandbox.destroyed" in text
+        # a forged delivery is rejected with 401
+        import urllib.request
+        req = urllib.request.Request(f"http://127.0.0.1:{port}/hooks", data=b"{}", method="POST", headers={
+            "webhook-id": "evt_x", "webhook-timestamp": str(int(time.time())), "webhook-signature": "v1,AAAA",
+            "X-Sandforge-Signature": "t=1,v1=00"})
+        try:
+            urllib.request.urlopen(req)
+            assert False
+        except urllib.error.HTTPError as e:
+            assert e.code == 401
+    finally:
+        sup.stop()
+        proc.kill()
+        proc.wait()
+
+
+def test_api_latency_unaffected_by_blackholed_and_refusing_endpoints():
+    import socket
+    import statistics
+    from sfharness import free_port
+
+    def api_latency(sup, n=20):
+        sid = sup.create_sandbox()
+        lat = []
+        for _ in range(n):
+            t0 = time.perf_counter()
+            assert sup.request("POST", f"/v1/sandboxes/{sid}/pause").status == 202
+            assert sup.request("POST", f"/v1/sandboxes/{sid}/resume").status == 202
+            lat.append(time.perf_counter() - t0)
+        return statistics.median(lat)
+
+    base = Supervisor().start()
+    try:
+        baseline = api_latency(base)
+    finally:
+        base.stop()
+    hole = socket.socket()  # accepts TCP (backlog) but never answers
+    hole.bind(("127.0.0.1", 0))
+    hole.listen(128)
+    refused = free_port()     # nothing listens here
+    cfg = (f'[webhook "hole"]\nurl = http://127.0.0.1:{hole.getsockname()[1]}/x\n'
+           f'[webhook "refused"]\nurl = http://127.0.0.1:{refused}/x\n'
+           "[webhooks]\ntimeout = 30s\nretry_schedule = 100ms, 100ms, 100ms, 100ms, 100ms, 100ms, 100ms, 100ms\n")
+    sup = Supervisor(config_text=cfg).start()
+    try:
+        slow = api_latency(sup)
+        # generous bound: the API path only commits and pokes the dispatcher
+        assert slow < max(baseline * 3, baseline + 0.01), (baseline, slow)
+        # once the refusing receiver comes up, it gets the events
+        rx = Receiver(port=refused)
+        try:
+            assert rx.wait_for(lambda r: len(r.requests) >= 10, timeout=15)
+        finally:
+            rx.close()
+    finally:
+        sup.stop()
+        hole.close()
