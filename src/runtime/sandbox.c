@@ -623,7 +623,12 @@ int sf_sandbox_kill(sf_sandbox *sb, sf_error_t *err)
   /* Killing PID 1 makes the kernel kill the whole pid namespace; processes
    * that joined the cgroup without being in it (exec shims) and anything
    * still exiting are then handled by the cgroup kill loop. */
+  /* A frozen task cannot act on SIGKILL until thawed: kill, then thaw
+   * (the other order would let a paused workload run for a moment). */
   syscall(SYS_pidfd_send_signal, sb->pidfd, SIGKILL, NULL, 0);
+  sf_error_t thaw_err = NULL;
+  if (sf_cgroup_thaw(sb->cg, &thaw_err) < 0)
+    sf_error_release(&thaw_err);
   struct pollfd pfd = {.fd = sb->pidfd, .events = POLLIN};
   poll(&pfd, 1, 2000);
   for (int i = 0; i < 50; i++) {

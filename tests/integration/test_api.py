@@ -275,3 +275,12 @@ def test_files_mv_permissions_replace_search(supervisor):
     r = supervisor.request("POST", base + "/files/permissions", json={"/tmp/escaped": {"owner": 0}}, headers=h)
     assert r.status != 200
     assert supervisor.request("POST", base + "/files/mv", body=b"{}", headers=h).status == 400
+
+
+def test_delete_of_paused_sandbox_is_prompt(supervisor):
+    sid = supervisor.create_sandbox()
+    assert supervisor.request("POST", f"/v1/sandboxes/{sid}/pause").status == 202
+    t0 = time.perf_counter()
+    assert supervisor.request("DELETE", f"/v1/sandboxes/{sid}").status == 204
+    assert time.perf_counter() - t0 < 1.0
+    assert_no_leftovers([sid])
