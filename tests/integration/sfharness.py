@@ -151,3 +151,17 @@ def supervisor():
     sup = Supervisor(config_text="[sandbox]\nmin_timeout = 1\n").start()
     yield sup
     sup.stop()
+
+
+E2E_DIR = os.path.join(os.path.dirname(__file__), "..", "e2e")
+
+
+def ensure_npm_packages():
+    """Install tests/e2e's npm packages (the OpenSandbox SDK, standardwebhooks) once."""
+    need = [os.path.join(E2E_DIR, "node_modules", p) for p in ("@alibaba-group/opensandbox", "standardwebhooks")]
+    if all(os.path.isdir(p) for p in need):
+        return
+    r = subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--no-package-lock", "--loglevel=error"],
+                       cwd=E2E_DIR, capture_output=True, text=True, timeout=300)
+    if r.returncode != 0:
+        pytest.fail(f"npm install in tests/e2e failed: {r.stderr[-2000:]}")

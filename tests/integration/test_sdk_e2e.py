@@ -6,18 +6,13 @@ import subprocess
 
 import pytest
 
-from sfharness import Supervisor
-
-E2E = os.path.join(os.path.dirname(__file__), "..", "e2e")
+from sfharness import E2E_DIR as E2E
+from sfharness import Supervisor, ensure_npm_packages
 
 
 @pytest.fixture(scope="module")
 def sdk_installed():
-    if not os.path.isdir(os.path.join(E2E, "node_modules", "@alibaba-group", "opensandbox")):
-        r = subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--no-package-lock", "--loglevel=error"],
-                           cwd=E2E, capture_output=True, text=True, timeout=300)
-        if r.returncode != 0:
-            pytest.fail(f"npm install of the OpenSandbox SDK failed: {r.stderr[-2000:]}")
+    ensure_npm_packages()
     return True
 
 

@@ -40,6 +40,20 @@ def test_lifecycle_events_signed_and_complete():
             assert ev["data"]["sandbox_id"] == sid and ev["data"]["metadata"] == {"project": "demo"}
         paused = [e for e in evs if e["event"] == "sandbox.paused"][0]
         assert paused["data"]["reason"] == "api" and paused["data"]["state"] == "Paused"
+        # and every delivery verifies with the official npm `standardwebhooks` library
+        import base64, json, os, subprocess
+        from sfharness import E2E_DIR, ensure_npm_packages
+        ensure_npm_packages()
+        lines = "".join(json.dumps({"secret": SECRET, "headers": r["headers"],
+                                    "body_b64": base64.b64encode(r["body"]).decode()}) + "\n" for r in rx.requests)
+        v = subprocess.run(["node", "verify_webhooks.mjs"], cwd=E2E_DIR, input=lines, capture_output=True,
+                           text=True, timeout=60)
+        assert v.returncode == 0 and "verified 6/6" in v.stdout, v.stdout + v.stderr
+        tampered = json.dumps({"secret": SECRET, "headers": rx.requests[0]["headers"],
+                               "body_b64": base64.b64encode(rx.requests[0]["body"] + b" ").decode()}) + "\n"
+        v = subprocess.run(["node", "verify_webhooks.mjs"], cwd=E2E_DIR, input=tampered, capture_output=True,
+                           text=True, timeout=60)
+        assert v.returncode == 1 and "verified 0/1" in v.stdout
     finally:
         sup.stop()
         rx.close()
