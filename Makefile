@@ -81,10 +81,13 @@ $(BUILD)/fuzz/%: fuzz/%.c $(LIB)
 FUZZ_SECONDS ?= 20
 fuzz:
 	$(MAKE) BUILD=build-fuzz SAN=fuzz fuzz-build
-	@set -e; for f in $(FUZZ_SRCS); do n=$$(basename $$f .c); mkdir -p build-fuzz/corpus/$$n; \
+	@set -e; for f in $(FUZZ_SRCS); do n=$$(basename $$f .c); mkdir -p build-fuzz/corpus/$$n build-fuzz/artifacts; \
 	  echo "== fuzz $$n ($(FUZZ_SECONDS)s)"; \
-	  build-fuzz/fuzz/$$n -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 build-fuzz/corpus/$$n \
-	    $$( [ -d fuzz/corpus/$$n ] && echo fuzz/corpus/$$n ) 2>&1 | tail -4; done
+	  if ! build-fuzz/fuzz/$$n -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	      -artifact_prefix=build-fuzz/artifacts/$$n- build-fuzz/corpus/$$n \
+	      $$( [ -d fuzz/corpus/$$n ] && echo fuzz/corpus/$$n ) > build-fuzz/$$n.log 2>&1; then \
+	    tail -40 build-fuzz/$$n.log; echo "fuzz $$n FAILED: input saved in build-fuzz/artifacts/"; exit 1; fi; \
+	  grep -E 'stat::number_of_executed_units|stat::new_units_added' build-fuzz/$$n.log; done
 fuzz-build: $(FUZZ_BINS)
 
 # Unit tests under valgrind (memcheck, leaks are errors).  test_runtime and

@@ -78,9 +78,13 @@ int sf_parse_rfc3339(const char *s, int64_t *epoch_ms)
   if (*p == 'Z' || *p == 'z') {
     p++;
   } else if (*p == '+' || *p == '-') {
+    /* exactly ±hh:mm (found by the fuzzer: "+01:4" used to read past the end) */
     int sign = *p == '-' ? -1 : 1;
-    int hh, mm;
-    if (sscanf(p + 1, "%2d:%2d", &hh, &mm) != 2)
+    if (!isdigit((unsigned char)p[1]) || !isdigit((unsigned char)p[2]) || p[3] != ':' ||
+        !isdigit((unsigned char)p[4]) || !isdigit((unsigned char)p[5]))
+      return -1;
+    int hh = (p[1] - '0') * 10 + (p[2] - '0'), mm = (p[4] - '0') * 10 + (p[5] - '0');
+    if (hh > 23 || mm > 59)
       return -1;
     offset_s = sign * (hh * 3600 + mm * 60);
     p += 6;

@@ -26,13 +26,17 @@ static const char *const webhook_schema[] = {
     "  enabled INTEGER NOT NULL DEFAULT 1, disabled_reason TEXT, created_at INTEGER NOT NULL,"
     "  failing_since INTEGER);"
     "CREATE TABLE webhook_deliveries ("
-    "  id TEXT PRIMARY KEY, event_seq INTEGER NOT NULL, event_id TEXT NOT NULL, endpoint_id TEXT NOT NULL,"
+    "  id TEXT PRIMARY KEY, event_seq INTEGER NOT NULL, event_id TEXT NOT NULL, endpoint_id TEXT "
+    "NOT NULL,"
     "  status TEXT NOT NULL DEFAULT 'pending', attempts INTEGER NOT NULL DEFAULT 0,"
-    "  next_attempt_at INTEGER NOT NULL, last_status INTEGER, last_error TEXT, created_at INTEGER NOT NULL);"
+    "  next_attempt_at INTEGER NOT NULL, last_status INTEGER, last_error TEXT, created_at INTEGER "
+    "NOT NULL);"
     "CREATE INDEX webhook_deliveries_due ON webhook_deliveries(status, next_attempt_at);"
     "CREATE TABLE webhook_attempts ("
-    "  delivery_id TEXT NOT NULL, attempt INTEGER NOT NULL, ts INTEGER NOT NULL, http_status INTEGER,"
-    "  error TEXT, duration_ms INTEGER NOT NULL, response TEXT, PRIMARY KEY(delivery_id, attempt));",
+    "  delivery_id TEXT NOT NULL, attempt INTEGER NOT NULL, ts INTEGER NOT NULL, http_status "
+    "INTEGER,"
+    "  error TEXT, duration_ms INTEGER NOT NULL, response TEXT, PRIMARY KEY(delivery_id, "
+    "attempt));",
 };
 
 typedef struct inflight {
@@ -71,7 +75,8 @@ static sf_wh_endpoint *endpoint_by_id(sf_webhooks *wh, const char *id)
 
 /* ---- the outbox: in the state change's transaction ----------------------- */
 
-static int on_event(sf_store *st, const sf_event *ev, const char *payload, void *ud, sf_error_t *err)
+static int on_event(sf_store *st, const sf_event *ev, const char *payload, void *ud,
+                    sf_error_t *err)
 {
   sf_webhooks *wh = ud;
   for (size_t i = 0; i < wh->s.n; i++) {
@@ -81,7 +86,8 @@ static int on_event(sf_store *st, const sf_event *ev, const char *payload, void 
     cleanup_free char *did = sf_new_id("dlv_", 8);
     sqlite3_stmt *q = NULL;
     sqlite3_prepare_v2(sf_store_db(st),
-                       "INSERT INTO webhook_deliveries(id, event_seq, event_id, endpoint_id, next_attempt_at, created_at) "
+                       "INSERT INTO webhook_deliveries(id, event_seq, event_id, endpoint_id, "
+                       "next_attempt_at, created_at) "
                        "VALUES(?,?,?,?,?,?)",
                        -1, &q, NULL);
     sqlite3_bind_text(q, 1, did, -1, SQLITE_STATIC);
@@ -136,8 +142,8 @@ static int endpoint_inflight(sf_webhooks *wh, const char *eid)
   return n;
 }
 
-static void start_delivery(sf_webhooks *wh, const char *did, const char *eid, const char *event_id, int attempts,
-                           const char *payload, const char *event_type)
+static void start_delivery(sf_webhooks *wh, const char *did, const char *eid, const char *event_id,
+                           int attempts, const char *payload, const char *event_type)
 {
   sf_wh_endpoint *e = endpoint_by_id(wh, eid);
   if (e == NULL || e->disabled)
@@ -211,11 +217,13 @@ static void fill(sf_webhooks *wh)
     return;
   sf_store_lock(wh->store);
   sqlite3_stmt *q = NULL;
-  sqlite3_prepare_v2(sf_store_db(wh->store),
-                     "SELECT d.id, d.endpoint_id, d.event_id, d.attempts, e.payload, e.type FROM webhook_deliveries d "
-                     "JOIN events e ON e.seq = d.event_seq WHERE d.status = 'pending' AND d.next_attempt_at <= ? "
-                     "ORDER BY d.next_attempt_at LIMIT ?",
-                     -1, &q, NULL);
+  sqlite3_prepare_v2(
+      sf_store_db(wh->store),
+      "SELECT d.id, d.endpoint_id, d.event_id, d.attempts, e.payload, e.type FROM "
+      "webhook_deliveries d "
+      "JOIN events e ON e.seq = d.event_seq WHERE d.status = 'pending' AND d.next_attempt_at <= ? "
+      "ORDER BY d.next_attempt_at LIMIT ?",
+      -1, &q, NULL);
   sqlite3_bind_int64(q, 1, sf_now_ms());
   sqlite3_bind_int(q, 2, room + wh->n_inflight);
   while (sqlite3_step(q) == SQLITE_ROW && wh->n_inflight < wh->s.max_connections) {
@@ -224,7 +232,8 @@ static void fill(sf_webhooks *wh)
     if (is_inflight(wh, did) || endpoint_inflight(wh, eid) >= wh->s.max_in_flight)
       continue;
     start_delivery(wh, did, eid, (const char *)sqlite3_column_text(q, 2), sqlite3_column_int(q, 3),
-                   (const char *)sqlite3_column_text(q, 4), (const char *)sqlite3_column_text(q, 5));
+                   (const char *)sqlite3_column_text(q, 4),
+                   (const char *)sqlite3_column_text(q, 5));
   }
   sqlite3_finalize(q);
   sf_store_unlock(wh->store);
@@ -239,7 +248,9 @@ static void record(sf_webhooks *wh, inflight *f, long http, const char *error)
   int64_t next = -1;
   const char *status = "succeeded";
   if (!ok) {
-    int64_t delay = gone ? -1 : sf_backoff_next_ms(&wh->s.backoff, f->attempt, (double)rand() / ((double)RAND_MAX + 1));
+    int64_t delay = gone ? -1
+                         : sf_backoff_next_ms(&wh->s.backoff, f->attempt,
+                                              (double)rand() / ((double)RAND_MAX + 1));
     if (!gone && (http == 429 || http == 503)) {
       char *ra = NULL;
       struct curl_header *hdr = NULL;
@@ -256,7 +267,8 @@ static void record(sf_webhooks *wh, inflight *f, long http, const char *error)
   if (sf_store_begin(wh->store, &err) == 0) {
     sqlite3 *db = sf_store_db(wh->store);
     sqlite3_stmt *q = NULL;
-    sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO webhook_attempts VALUES(?,?,?,?,?,?,?)", -1, &q, NULL);
+    sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO webhook_attempts VALUES(?,?,?,?,?,?,?)", -1, &q,
+                       NULL);
     sqlite3_bind_text(q, 1, f->delivery_id, -1, SQLITE_STATIC);
     sqlite3_bind_int(q, 2, f->attempt);
     sqlite3_bind_int64(q, 3, now);
@@ -268,9 +280,11 @@ static void record(sf_webhooks *wh, inflight *f, long http, const char *error)
     sqlite3_bind_text(q, 7, f->response, (int)f->response_len, SQLITE_STATIC);
     sqlite3_step(q);
     sqlite3_finalize(q);
-    sqlite3_prepare_v2(db, "UPDATE webhook_deliveries SET status = ?, attempts = ?, next_attempt_at = ?, "
-                           "last_status = ?, last_error = ? WHERE id = ?",
-                       -1, &q, NULL);
+    sqlite3_prepare_v2(
+        db,
+        "UPDATE webhook_deliveries SET status = ?, attempts = ?, next_attempt_at = ?, "
+        "last_status = ?, last_error = ? WHERE id = ?",
+        -1, &q, NULL);
     sqlite3_bind_text(q, 1, status, -1, SQLITE_STATIC);
     sqlite3_bind_int(q, 2, f->attempt);
     sqlite3_bind_int64(q, 3, next >= 0 ? next : now);
@@ -282,8 +296,9 @@ static void record(sf_webhooks *wh, inflight *f, long http, const char *error)
     sqlite3_step(q);
     sqlite3_finalize(q);
     if (gone) { /* 410 Gone: the receiver asked us to stop */
-      sqlite3_prepare_v2(db, "UPDATE webhook_endpoints SET enabled = 0, disabled_reason = '410 Gone' WHERE id = ?", -1,
-                         &q, NULL);
+      sqlite3_prepare_v2(
+          db, "UPDATE webhook_endpoints SET enabled = 0, disabled_reason = '410 Gone' WHERE id = ?",
+          -1, &q, NULL);
       sqlite3_bind_text(q, 1, f->endpoint_id, -1, SQLITE_STATIC);
       sqlite3_step(q);
       sqlite3_finalize(q);
@@ -308,10 +323,13 @@ static void record(sf_webhooks *wh, inflight *f, long http, const char *error)
   if (next >= 0)
     sf_format_rfc3339_ms(next, next_ts, sizeof(next_ts));
   sf_log_fields(SF_LOG_WARN, "webhook attempt failed",
-                json_pack("{s:s,s:s,s:s,s:i,s:I,s:s,s:I,s:s}", "endpoint", f->endpoint_id, "event_id", f->event_id,
-                          "delivery_id", f->delivery_id, "attempt", f->attempt, "http_status", (json_int_t)http,
-                          "error", error ? error : "", "duration_ms", (json_int_t)dur, "next_attempt_at",
-                          next >= 0 ? next_ts : (gone ? "never (410 Gone: endpoint disabled)" : "never (dead letter)")));
+                json_pack("{s:s,s:s,s:s,s:i,s:I,s:s,s:I,s:s}", "endpoint", f->endpoint_id,
+                          "event_id", f->event_id, "delivery_id", f->delivery_id, "attempt",
+                          f->attempt, "http_status", (json_int_t)http, "error", error ? error : "",
+                          "duration_ms", (json_int_t)dur, "next_attempt_at",
+                          next >= 0 ? next_ts
+                                    : (gone ? "never (410 Gone: endpoint disabled)"
+                                            : "never (dead letter)")));
 }
 
 static void finish_done(sf_webhooks *wh)
@@ -372,8 +390,10 @@ static int sync_operator_endpoints(sf_webhooks *wh, sf_error_t *err)
       return sf_error_make(err, EINVAL, "webhook '%s' has no url", e->name);
     }
     sqlite3_stmt *q = NULL;
-    sqlite3_prepare_v2(db, "INSERT INTO webhook_endpoints(id, name, url, source, created_at) VALUES(?,?,?,'operator',?) "
-                           "ON CONFLICT(id) DO UPDATE SET url = excluded.url",
+    sqlite3_prepare_v2(db,
+                       "INSERT INTO webhook_endpoints(id, name, url, source, created_at) "
+                       "VALUES(?,?,?,'operator',?) "
+                       "ON CONFLICT(id) DO UPDATE SET url = excluded.url",
                        -1, &q, NULL);
     sqlite3_bind_text(q, 1, e->id, -1, SQLITE_STATIC);
     sqlite3_bind_text(q, 2, e->name, -1, SQLITE_STATIC);
@@ -408,13 +428,15 @@ static void copy_settings(sf_webhook_settings *dst, const sf_webhook_settings *s
   }
 }
 
-int sf_webhooks_start(sf_store *st, const sf_webhook_settings *settings, sf_webhooks **out, sf_error_t *err)
+int sf_webhooks_start(sf_store *st, const sf_webhook_settings *settings, sf_webhooks **out,
+                      sf_error_t *err)
 {
   sf_webhooks *wh = calloc(1, sizeof(*wh));
   wh->store = st;
   copy_settings(&wh->s, settings);
   pthread_mutex_init(&wh->lock, NULL);
-  if (sf_store_migrate(st, "webhook", webhook_schema, sizeof(webhook_schema) / sizeof(webhook_schema[0]), err) < 0 ||
+  if (sf_store_migrate(st, "webhook", webhook_schema,
+                       sizeof(webhook_schema) / sizeof(webhook_schema[0]), err) < 0 ||
       sync_operator_endpoints(wh, err) < 0) {
     sf_webhooks_stop(wh);
     return -1;
@@ -465,14 +487,15 @@ void sf_webhooks_stop(sf_webhooks *wh)
 
 void sf_webhooks_write_metrics(sf_webhooks *wh, FILE *out)
 {
-  fprintf(out, "# HELP sandforge_webhook_attempts_total Delivery attempts by outcome.\n"
-               "# TYPE sandforge_webhook_attempts_total counter\n"
-               "sandforge_webhook_attempts_total{outcome=\"succeeded\"} %llu\n"
-               "sandforge_webhook_attempts_total{outcome=\"failed\"} %llu\n"
-               "sandforge_webhook_dead_letters_total %llu\n"
-               "sandforge_webhook_in_flight %d\n",
-          (unsigned long long)wh->delivered, (unsigned long long)wh->failed_attempts, (unsigned long long)wh->dead,
-          wh->n_inflight);
+  fprintf(out,
+          "# HELP sandforge_webhook_attempts_total Delivery attempts by outcome.\n"
+          "# TYPE sandforge_webhook_attempts_total counter\n"
+          "sandforge_webhook_attempts_total{outcome=\"succeeded\"} %llu\n"
+          "sandforge_webhook_attempts_total{outcome=\"failed\"} %llu\n"
+          "sandforge_webhook_dead_letters_total %llu\n"
+          "sandforge_webhook_in_flight %d\n",
+          (unsigned long long)wh->delivered, (unsigned long long)wh->failed_attempts,
+          (unsigned long long)wh->dead, wh->n_inflight);
 }
 
 int sf_webhooks_register_routes(sf_webhooks *wh, struct sf_http_server *http, sf_error_t *err)

@@ -103,7 +103,8 @@ static int endpoint_key(sf_wh_endpoint *e, const char *key, const char *value, s
     e->events = f;
   } else if (strcmp(key, "format") == 0) {
     if (strcmp(value, "json") != 0)
-      return sf_error_make(err, EINVAL, "webhook format '%s' is not available yet (json only in this build)", value);
+      return sf_error_make(
+          err, EINVAL, "webhook format '%s' is not available yet (json only in this build)", value);
   } else if (strcmp(key, "timeout") == 0) {
     if (sf_parse_duration_ms(value, &e->timeout_ms, err) < 0)
       return -1;
@@ -149,8 +150,8 @@ static int global_key(sf_webhook_settings *s, const char *key, const char *value
   return sf_error_make(err, EINVAL, "unknown key '%s' in [webhooks]", key);
 }
 
-int sf_webhook_settings_ini(sf_webhook_settings *s, const char *section, const char *subsection, const char *key,
-                            const char *value, sf_error_t *err)
+int sf_webhook_settings_ini(sf_webhook_settings *s, const char *section, const char *subsection,
+                            const char *key, const char *value, sf_error_t *err)
 {
   if (strcmp(section, "webhooks") == 0)
     return global_key(s, key, value, err);
@@ -162,11 +163,12 @@ int sf_webhook_settings_ini(sf_webhook_settings *s, const char *section, const c
   return e ? endpoint_key(e, key, value, err) : sf_error_make(err, ENOMEM, "out of memory");
 }
 
-int sf_webhook_settings_add_flag_endpoint(sf_webhook_settings *s, const char *url, const char *secret,
-                                          const char *events, sf_error_t *err)
+int sf_webhook_settings_add_flag_endpoint(sf_webhook_settings *s, const char *url,
+                                          const char *secret, const char *events, sf_error_t *err)
 {
   sf_wh_endpoint *e = endpoint_named(s, "flags");
-  if (e == NULL || endpoint_key(e, "url", url, err) < 0 || (secret && endpoint_key(e, "secret", secret, err) < 0) ||
+  if (e == NULL || endpoint_key(e, "url", url, err) < 0 ||
+      (secret && endpoint_key(e, "secret", secret, err) < 0) ||
       (events && endpoint_key(e, "events", events, err) < 0))
     return sf_error_wrap(err, "--webhook-url");
   return 0;

@@ -11,7 +11,7 @@
 #include "webhook/webhook.h"
 
 typedef struct {
-  char *id;       /* "wh_op_<name>" for operator endpoints */
+  char *id; /* "wh_op_<name>" for operator endpoints */
   char *name;
   char *url;
   char **secrets; /* active signing secrets, newest first */

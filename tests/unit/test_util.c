@@ -77,6 +77,9 @@ static void test_rfc3339_roundtrip(void **state)
   assert_int_equal(ms, 1795860000000LL);
   assert_int_equal(sf_parse_rfc3339("yesterday", &ms), -1);
   assert_int_equal(sf_parse_rfc3339("2026-11-28T10:00:00", &ms), -1);
+  /* fuzzer regression: a truncated offset must not be read past its end */
+  assert_int_equal(sf_parse_rfc3339("0026-11-2T10:00:00.123+01:4", &ms), -1);
+  assert_int_equal(sf_parse_rfc3339("2026-11-28T10:00:00+1:00", &ms), -1);
 }
 
 static void test_error_wrap(void **state)
