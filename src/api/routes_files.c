@@ -64,6 +64,20 @@ static void close_root(root_handle *h)
   sf_lifecycle_release(h->ref);
 }
 
+static void file_error(sf_http_req *req, sf_error_t *err);
+
+/* The common end of a file operation: release the root, then reply with the
+ * error or an empty 200.  `body` (may be NULL) is freed. */
+static void finish_op(sf_http_req *req, root_handle *h, json_t *body, sf_error_t *err)
+{
+  close_root(h);
+  json_decref(body);
+  if (*err)
+    file_error(req, err);
+  else
+    sf_http_reply_empty(req, 200);
+}
+
 static void file_error(sf_http_req *req, sf_error_t *err)
 {
   int e = sf_error_code(err);
@@ -291,11 +305,7 @@ static void delete_file(sf_http_req *req, void *ud)
       errno == ENOENT ? sf_error_make(&err, ENOENT, "no such file: '%s'", *p)
                       : sf_error_sys(&err, "delete '%s'", *p);
   }
-  close_root(&h);
-  if (err)
-    file_error(req, &err);
-  else
-    sf_http_reply_empty(req, 200);
+  finish_op(req, &h, NULL, &err);
 }
 
 static void list_dir(sf_http_req *req, void *ud)
@@ -358,12 +368,7 @@ static void make_dirs(sf_http_req *req, void *ud)
         0)
       break;
   }
-  close_root(&h);
-  json_decref(body);
-  if (err)
-    file_error(req, &err);
-  else
-    sf_http_reply_empty(req, 200);
+  finish_op(req, &h, body, &err);
 }
 
 static int remove_tree_at(int dfd, const char *name, int depth, sf_error_t *err)
@@ -405,11 +410,7 @@ static void delete_dirs(sf_http_req *req, void *ud)
     if (dfd >= 0)
       remove_tree_at(dfd, leaf, 0, &err);
   }
-  close_root(&h);
-  if (err)
-    file_error(req, &err);
-  else
-    sf_http_reply_empty(req, 200);
+  finish_op(req, &h, NULL, &err);
 }
 
 /* POST /files/mv [{src, dest}]: rename inside the root (parents of dest created). */
@@ -459,12 +460,7 @@ static void move_files(sf_http_req *req, void *ud)
       break;
     }
   }
-  close_root(&h);
-  json_decref(arr);
-  if (err)
-    file_error(req, &err);
-  else
-    sf_http_reply_empty(req, 200);
+  finish_op(req, &h, arr, &err);
 }
 
 /* POST /files/permissions {path: {mode, owner?, group?}} (owner/group: inner numeric ids). */
@@ -506,12 +502,7 @@ static void set_permissions(sf_http_req *req, void *ud)
       }
     }
   }
-  close_root(&h);
-  json_decref(body);
-  if (err)
-    file_error(req, &err);
-  else
-    sf_http_reply_empty(req, 200);
+  finish_op(req, &h, body, &err);
 }
 
 /* POST /files/replace[?verbose=true] {path: {old, new}}: replace every occurrence. */
