@@ -2,7 +2,7 @@
 # Removes sandboxes left by interrupted test runs (cgroups under sandforge-*
 # parents and their state dirs).  Safe to run any time no test is running.
 set -u
-for parent in /sys/fs/cgroup/*/sandforge-* /sys/fs/cgroup/unified/sandforge-*; do
+for parent in /sys/fs/cgroup/*/sandforge /sys/fs/cgroup/*/sandforge-* /sys/fs/cgroup/unified/sandforge*; do
   [ -d "$parent" ] || continue
   for g in "$parent"/*/; do
     [ -d "$g" ] || continue
@@ -14,6 +14,7 @@ for parent in /sys/fs/cgroup/*/sandforge-* /sys/fs/cgroup/unified/sandforge-*; d
     done
     rmdir "$g" 2>/dev/null
   done
+  rmdir "$parent" 2>/dev/null
 done
-rm -rf /run/sandforge/unit-* /run/sandforge/run/run-* 2>/dev/null
+rm -rf /run/sandforge/unit-* /run/sandforge/run/run-* /run/sandforge/sv-* 2>/dev/null
 exit 0

@@ -234,6 +234,11 @@ out:
   sf_http_server_free(http);
   incident_target = NULL;
   sf_lifecycle_free(lc);
+  if (rt && code == 0) { /* nothing left to re-adopt: leave nothing on the host */
+    sf_error_t e2 = NULL;
+    if (sf_runtime_remove_state_if_empty(rt, &e2) < 0)
+      sf_error_release(&e2);
+  }
   sf_runtime_free(rt);
   sf_webhooks_stop(wh);
   sf_store_close(store);

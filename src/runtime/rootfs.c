@@ -102,6 +102,19 @@ static void remove_tree(const char *dir)
   nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+int sf_runtime_remove_state_if_empty(sf_runtime *rt, sf_error_t *err)
+{
+  char **ids = NULL;
+  if (sf_runtime_list_ids(rt, &ids, err) < 0)
+    return -1;
+  bool empty = ids[0] == NULL;
+  sf_strv_free(ids);
+  if (!empty)
+    return 0;
+  remove_tree(rt->state_dir);
+  return 1;
+}
+
 static int chown_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
   (void)flag;

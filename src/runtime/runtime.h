@@ -67,6 +67,11 @@ int sf_runtime_new(sf_runtime **out, const sf_runtime_config *cfg, sf_error_t *e
 /* Stop the monitor thread and free.  Sandboxes keep running (they are adopted
  * by the next runtime); use sf_sandbox_destroy to remove them. */
 void sf_runtime_free(sf_runtime *rt);
+/* Remove the state dir (and the host template skeleton in it) when no
+ * sandbox state is left in it; returns 1 when removed, 0 when sandboxes
+ * remain.  For a supervisor shutting down with nothing to re-adopt. */
+int sf_runtime_remove_state_if_empty(sf_runtime *rt, sf_error_t *err);
+
 /* "v1" / "v2": which cgroup layout the runtime drives. */
 const char *sf_runtime_cgroup_mode(const sf_runtime *rt);
 

@@ -140,6 +140,10 @@ class Supervisor:
             assert marker not in log, "sanitizer report from the supervisor:\n" + log[-6000:]
 
 
+def runtime_state_dirs():
+    return set(os.listdir("/run/sandforge")) if os.path.isdir("/run/sandforge") else set()
+
+
 def assert_no_leftovers(sandbox_ids):
     for sid in sandbox_ids:
         for ctrl in ("memory", "pids", "freezer", "cpu"):

@@ -284,3 +284,14 @@ def test_delete_of_paused_sandbox_is_prompt(supervisor):
     assert supervisor.request("DELETE", f"/v1/sandboxes/{sid}").status == 204
     assert time.perf_counter() - t0 < 1.0
     assert_no_leftovers([sid])
+
+
+def test_stopped_supervisor_leaves_nothing_on_the_host():
+    from sfharness import runtime_state_dirs
+    before = runtime_state_dirs()
+    sup = Supervisor().start()
+    sid = sup.create_sandbox()
+    assert len(runtime_state_dirs() - before) == 1  # its runtime state dir under /run/sandforge
+    sup.stop()  # deletes its sandboxes, then SIGTERM
+    assert runtime_state_dirs() - before == set()
+    assert_no_leftovers([sid])
