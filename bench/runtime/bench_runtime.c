@@ -238,6 +238,8 @@ int main(int argc, char **argv)
   for (int i = 0; i < idle; i++)
     if (sf_sandbox_destroy(sbs[i], &err) < 0)
       die("destroy idle", &err);
+  if (sf_runtime_remove_state_if_empty(rt, &err) < 0)
+    die("cleanup", &err);
   sf_runtime_free(rt);
   return 0;
 }

@@ -32,10 +32,22 @@ static size_t collect(char *data, size_t size, size_t n, void *ud)
   return add;
 }
 
+static CURL *prepare_once(void)
+{
+  /* The CLI is single-threaded: initialise libcurl on first use only, so
+   * commands that never talk HTTP (run) do not pay for TLS initialisation. */
+  static bool done;
+  if (!done) {
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    done = true;
+  }
+  return curl_easy_init();
+}
+
 static CURL *prepare(const char *method, const char *path, const char *body, size_t body_len,
                      const char *content_type, char *const *extra, struct curl_slist **hdrs)
 {
-  CURL *c = curl_easy_init();
+  CURL *c = prepare_once();
   if (c == NULL)
     return NULL;
   char url[4096];

@@ -8,6 +8,7 @@
 #include "common/log.h"
 #include "common/util.h"
 
+#include <curl/curl.h>
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -162,6 +163,8 @@ int cli_supervisor(int argc, char **argv)
   sigaddset(&sigs, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &sigs, NULL);
   signal(SIGPIPE, SIG_IGN);
+  /* Before any thread exists: libcurl's global init is not thread-safe. */
+  curl_global_init(CURL_GLOBAL_DEFAULT);
 
   int code = 0;
   sf_store *store = NULL;
@@ -244,5 +247,6 @@ out:
   sf_store_close(store);
   sf_config_free(&cfg);
   sf_webhook_settings_free(whs);
+  curl_global_cleanup();
   return code;
 }

@@ -2,7 +2,6 @@
  * client of its HTTP API (plus `run`, a one-shot local sandbox). */
 #include "cli/cli.h"
 
-#include <curl/curl.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -48,8 +47,6 @@ int main(int argc, char **argv)
     printf("sandforge %s\n", SANDFORGE_VERSION);
     return 0;
   }
-  /* Once, before any thread exists (libcurl's global state is not thread-safe). */
-  curl_global_init(CURL_GLOBAL_DEFAULT);
   for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
     if (strcmp(argv[1], commands[i].name) == 0)
       return commands[i].fn(argc - 1, argv + 1);

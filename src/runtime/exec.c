@@ -85,7 +85,8 @@ static char **build_env(char *const *sandbox_env, char *const *cmd_env, int64_t 
 }
 
 static __attribute__((noreturn)) void command_child(sf_sandbox *sb, const sf_exec_spec *spec,
-                                                    int in_fd, int out_fd, int err_fd, int sock)
+                                                    char **envp, int in_fd, int out_fd, int err_fd,
+                                                    int sock)
 {
   setsid();
   if (dup2(in_fd, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(err_fd, 2) < 0)
@@ -106,10 +107,11 @@ static __attribute__((noreturn)) void command_child(sf_sandbox *sb, const sf_exe
     if (chdir("/") < 0)
       _exit(126);
   }
-  char **envp = build_env(sb->env, spec->env, uid);
   int listener = -1;
-  if (sf_seccomp_load(true, &listener, &err) < 0)
+  if (sf_seccomp_install(&sb->rt->prog_notify, true, &listener) < 0) {
+    sf_error_sys(&err, "installing the seccomp filter");
     goto fail;
+  }
   if (sf_send_fd(sock, listener) < 0)
     _exit(126);
   close(listener);
@@ -155,8 +157,8 @@ static void close_all_except(int *keep, int n)
   syscall(SYS_close_range, from, ~0U, 0);
 }
 
-static __attribute__((noreturn)) void shim(sf_sandbox *sb, const sf_exec_spec *spec, int res_fd,
-                                           int in_fd, int out_fd, int err_fd, int sock)
+static __attribute__((noreturn)) void shim(sf_sandbox *sb, const sf_exec_spec *spec, char **envp,
+                                           int res_fd, int in_fd, int out_fd, int err_fd, int sock)
 {
   sf_error_t err = NULL;
   int keep[] = {res_fd, in_fd, out_fd, err_fd, sock, sb->pidfd};
@@ -175,7 +177,7 @@ static __attribute__((noreturn)) void shim(sf_sandbox *sb, const sf_exec_spec *s
   }
   if (pid == 0) {
     close(res_fd);
-    command_child(sb, spec, in_fd, out_fd, err_fd, sock);
+    command_child(sb, spec, envp, in_fd, out_fd, err_fd, sock);
   }
   close(sock);
   close(in_fd);
@@ -226,6 +228,7 @@ int sf_exec_start(sf_sandbox *sb, const sf_exec_spec *spec, sf_exec **out, sf_er
   ex->timeout_ms = spec->timeout_ms;
   cleanup_close int in_fd = -1, out_w = -1, err_w = -1, res_w = -1, sock_parent = -1,
                     sock_child = -1;
+  char **envp = NULL;
   int p[2], sv[2];
   if (spec->stdin_fd >= 0)
     in_fd = fcntl(spec->stdin_fd, F_DUPFD_CLOEXEC, 3);
@@ -255,6 +258,11 @@ int sf_exec_start(sf_sandbox *sb, const sf_exec_spec *spec, sf_exec **out, sf_er
     goto sys_fail;
   sock_parent = sv[0];
   sock_child = sv[1];
+  /* Everything the children need is prepared here: after fork they must not allocate. */
+  int64_t uid = spec->uid >= 0 ? spec->uid : SF_WORKLOAD_UID;
+  envp = build_env(sb->env, spec->env, uid);
+  if (envp == NULL)
+    goto sys_fail;
   ex->started_ms = sf_mono_ms();
   ex->shim_pid = fork();
   if (ex->shim_pid < 0)
@@ -266,14 +274,16 @@ int sf_exec_start(sf_sandbox *sb, const sf_exec_spec *spec, sf_exec **out, sf_er
       close(ex->out_fd);
     if (ex->err_fd >= 0)
       close(ex->err_fd);
-    shim(sb, spec, res_w, in_fd, out_w, err_w, sock_child);
+    shim(sb, spec, envp, res_w, in_fd, out_w, err_w, sock_child);
   }
   close(sf_steal_fd(&res_w));
   close(sf_steal_fd(&sock_child));
   close(sf_steal_fd(&out_w));
   close(sf_steal_fd(&err_w));
+  free(envp);
+  envp = NULL;
   char payload[600];
-  int tag = sf_parent_recv(ex->result_fd, payload, sizeof(payload), NULL, err);
+  int tag = sf_parent_recv(ex->result_fd, payload, sizeof(payload), NULL, SF_CHILD_TIMEOUT_MS, err);
   if (tag != 'P') {
     if (tag >= 0)
       sf_error_make(err, EPROTO, "exec shim exited early");
@@ -284,7 +294,7 @@ int sf_exec_start(sf_sandbox *sb, const sf_exec_spec *spec, sf_exec **out, sf_er
   ex->cmd_pid = cmd_pid;
   /* The command sends its seccomp listener just before execve; 0 bytes means
    * it failed before (its error is on its stderr and in its exit status). */
-  int listener = sf_recv_fd(sock_parent);
+  int listener = sf_recv_fd(sock_parent, SF_CHILD_TIMEOUT_MS);
   if (listener >= 0)
     sf_runtime_watch_add_listener(sb->rt, sb->id, listener);
   *out = ex;
@@ -292,6 +302,7 @@ int sf_exec_start(sf_sandbox *sb, const sf_exec_spec *spec, sf_exec **out, sf_er
 sys_fail:
   sf_error_sys(err, "preparing exec");
 fail:
+  free(envp);
   sf_error_wrap(err, "exec in sandbox %s", sb->id);
   sf_exec_free(ex);
   return -1;
@@ -331,7 +342,7 @@ static int collect(sf_exec *ex, sf_exec_result *res, sf_error_t *err)
 {
   char payload[600];
   size_t len = 0;
-  int tag = sf_parent_recv(ex->result_fd, payload, sizeof(payload), &len, err);
+  int tag = sf_parent_recv(ex->result_fd, payload, sizeof(payload), &len, -1, err);
   if (tag != 'R' || len != sizeof(shim_result)) {
     if (tag >= 0)
       sf_error_make(err, EPROTO, "exec shim died without a result");

@@ -2,6 +2,7 @@
 #include "runtime/runtime_internal.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <grp.h>
 #include <linux/capability.h>
@@ -92,8 +93,11 @@ int sf_send_fd(int sock, int fd)
   return sendmsg(sock, &msg, MSG_NOSIGNAL) == 1 ? 0 : -1;
 }
 
-int sf_recv_fd(int sock)
+int sf_recv_fd(int sock, int timeout_ms)
 {
+  struct pollfd pfd = {.fd = sock, .events = POLLIN};
+  if (poll(&pfd, 1, timeout_ms) <= 0)
+    return -1;
   char dummy;
   struct iovec iov = {&dummy, 1};
   union {

@@ -112,6 +112,9 @@ int sf_runtime_remove_state_if_empty(sf_runtime *rt, sf_error_t *err)
   if (!empty)
     return 0;
   remove_tree(rt->state_dir);
+  /* Not done on every shutdown: a v1 cgroup rmdir waits for RCU grace
+   * periods (~3 ms per hierarchy), too slow for each `sandforge run`. */
+  sf_cgroup_remove_parent(rt->cgroup_root, rt->cg_mode, rt->cgroup_parent);
   return 1;
 }
 

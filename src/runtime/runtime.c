@@ -298,7 +298,9 @@ int sf_runtime_new(sf_runtime **out, const sf_runtime_config *cfg, sf_error_t *e
     sf_error_sys(err, "sandbox init '%s' is not executable", rt->init_path);
     goto fail;
   }
-  if (sf_cgroup_detect(rt->cgroup_root, &rt->cg_mode, err) < 0 ||
+  if (sf_seccomp_compile(false, &rt->prog_plain, err) < 0 ||
+      sf_seccomp_compile(true, &rt->prog_notify, err) < 0 ||
+      sf_cgroup_detect(rt->cgroup_root, &rt->cg_mode, err) < 0 ||
       sf_mkdir_p(rt->state_dir, 0711, err) < 0 || sf_rootfs_prepare_host_skeleton(rt, err) < 0)
     goto fail;
   /* Orphaned sandbox inits (their creator stage exits) reparent to us, so we
@@ -335,8 +337,6 @@ void sf_runtime_free(sf_runtime *rt)
       sf_log_warn("runtime: cannot wake monitor: %s", strerror(errno));
     pthread_join(rt->monitor, NULL);
   }
-  if (rt->cgroup_root && rt->cgroup_parent && rt->cg_mode)
-    sf_cgroup_remove_parent(rt->cgroup_root, rt->cg_mode, rt->cgroup_parent);
   while (rt->watches) {
     struct sf_watch *w = rt->watches;
     rt->watches = w->next;
@@ -347,6 +347,8 @@ void sf_runtime_free(sf_runtime *rt)
   if (rt->wake_fd >= 0)
     close(rt->wake_fd);
   pthread_mutex_destroy(&rt->lock);
+  sf_seccomp_prog_free(&rt->prog_plain);
+  sf_seccomp_prog_free(&rt->prog_notify);
   free(rt->state_dir);
   free(rt->templates_dir);
   free(rt->init_path);

@@ -26,6 +26,8 @@ struct sf_runtime {
   sf_cgroup_mode cg_mode;
   sf_incident_cb on_incident;
   void *incident_userdata;
+  /* seccomp programs compiled once: children only install them (no malloc after fork) */
+  sf_seccomp_prog prog_plain, prog_notify;
   /* monitor thread */
   int epoll_fd;
   int wake_fd; /* eventfd: stop request */
@@ -92,10 +94,12 @@ void sf_runtime_watch_add_listener(sf_runtime *rt, const char *id, int fd);
 void sf_child_send(int fd, char tag, const void *data, size_t len);
 __attribute__((noreturn)) void sf_child_fail(int fd, sf_error_t *err);
 /* One record: its tag, 0 on EOF, -1 + err for an 'E' record or a broken pipe. */
-int sf_parent_recv(int fd, char *payload, size_t cap, size_t *len, sf_error_t *err);
+int sf_parent_recv(int fd, char *payload, size_t cap, size_t *len, int timeout_ms, sf_error_t *err);
+/* How long the supervisor waits for a child's setup step before giving up. */
+#define SF_CHILD_TIMEOUT_MS 15000
 
 /* Send / receive one fd over a unix socket (SCM_RIGHTS). */
 int sf_send_fd(int sock, int fd);
-int sf_recv_fd(int sock);
+int sf_recv_fd(int sock, int timeout_ms);
 
 #endif

@@ -85,10 +85,20 @@ static int read_full(int fd, void *buf, size_t len)
 
 /* Read one record; returns the tag, 0 on EOF, or -1 with *err on an error
  * record / broken pipe. */
-int sf_parent_recv(int fd, char *payload, size_t cap, size_t *len, sf_error_t *err)
+int sf_parent_recv(int fd, char *payload, size_t cap, size_t *len, int timeout_ms, sf_error_t *err)
 {
   char hdr[5];
   ssize_t r;
+  if (timeout_ms >= 0) {
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    int pr;
+    do {
+      pr = poll(&pfd, 1, timeout_ms);
+    } while (pr < 0 && errno == EINTR);
+    if (pr == 0)
+      return sf_error_make(err, ETIMEDOUT, "sandbox setup step did not answer within %d ms",
+                           timeout_ms);
+  }
   do {
     r = read(fd, hdr, 1);
   } while (r < 0 && errno == EINTR);
@@ -117,6 +127,7 @@ typedef struct {
   int info_fd;
   int init_fd;
   int64_t nofile, pids;
+  const sf_seccomp_prog *seccomp;
 } child_args;
 
 static __attribute__((noreturn)) void stage2(const child_args *a)
@@ -136,8 +147,10 @@ static __attribute__((noreturn)) void stage2(const child_args *a)
   sf_harden_opts ho = {.nofile = a->nofile, .nproc = 0, .fsize = 0, .uid = -1, .gid = -1};
   if (sf_harden_process(&ho, &err) < 0)
     sf_child_fail(a->info_fd, &err);
-  if (sf_seccomp_load(false, NULL, &err) < 0)
+  if (sf_seccomp_install(a->seccomp, false, NULL) < 0) {
+    sf_error_sys(&err, "installing the seccomp filter");
     sf_child_fail(a->info_fd, &err);
+  }
   /* Nothing of the supervisor's (listening socket, store) may reach init:
    * everything is close-on-exec from here (init_fd too: execveat still works). */
   syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC);
@@ -389,7 +402,8 @@ int sf_sandbox_create(sf_runtime *rt, const sf_sandbox_spec *spec, sf_sandbox **
                   .info_fd = info_w,
                   .init_fd = init_fd,
                   .nofile = sb->nofile,
-                  .pids = sb->pids_max};
+                  .pids = sb->pids_max,
+                  .seccomp = &rt->prog_plain};
   child = fork();
   if (child < 0) {
     sf_error_sys(err, "fork");
@@ -403,7 +417,7 @@ int sf_sandbox_create(sf_runtime *rt, const sf_sandbox_spec *spec, sf_sandbox **
   close(sf_steal_fd(&info_w));
   close(sf_steal_fd(&sync_r));
   char payload[600];
-  int tag = sf_parent_recv(info_r, payload, sizeof(payload), NULL, err);
+  int tag = sf_parent_recv(info_r, payload, sizeof(payload), NULL, SF_CHILD_TIMEOUT_MS, err);
   if (tag != 'U') {
     if (tag >= 0)
       sf_error_make(err, EPROTO, "sandbox child exited before creating namespaces");
@@ -417,7 +431,7 @@ int sf_sandbox_create(sf_runtime *rt, const sf_sandbox_spec *spec, sf_sandbox **
     sf_error_sys(err, "signal sandbox child");
     goto fail;
   }
-  tag = sf_parent_recv(info_r, payload, sizeof(payload), NULL, err);
+  tag = sf_parent_recv(info_r, payload, sizeof(payload), NULL, SF_CHILD_TIMEOUT_MS, err);
   if (tag != 'P') {
     if (tag >= 0)
       sf_error_make(err, EPROTO, "sandbox child exited before starting init");
@@ -429,7 +443,7 @@ int sf_sandbox_create(sf_runtime *rt, const sf_sandbox_spec *spec, sf_sandbox **
   waitpid(child, NULL, 0);
   child = -1;
   /* EOF = init exec'd (the pipe is CLOEXEC); an error record = setup failed. */
-  tag = sf_parent_recv(info_r, payload, sizeof(payload), NULL, err);
+  tag = sf_parent_recv(info_r, payload, sizeof(payload), NULL, SF_CHILD_TIMEOUT_MS, err);
   if (tag != 0) {
     if (tag > 0)
       sf_error_make(err, EPROTO, "unexpected record from sandbox init");
@@ -438,6 +452,13 @@ int sf_sandbox_create(sf_runtime *rt, const sf_sandbox_spec *spec, sf_sandbox **
   sb->pidfd = (int)syscall(SYS_pidfd_open, sb->init_pid, 0);
   if (sb->pidfd < 0) {
     sf_error_sys(err, "pidfd_open init");
+    goto fail;
+  }
+  /* EOF also comes from a child that crashed before it could report: only a
+   * live init means the exec happened. */
+  struct pollfd dead = {.fd = sb->pidfd, .events = POLLIN};
+  if (poll(&dead, 1, 0) > 0) {
+    sf_error_make(err, ECHILD, "sandbox init died during setup");
     goto fail;
   }
   if (state_save(sb, err) < 0 || sf_runtime_watch_add(rt, sb, err) < 0)

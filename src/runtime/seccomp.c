@@ -3,6 +3,10 @@
 #include "runtime/seccomp.h"
 
 #include <errno.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
 #include <fcntl.h>
 #include <unistd.h>
 #include <linux/sched.h>
@@ -98,13 +102,13 @@ static int add_rule(scmp_filter_ctx ctx, uint32_t action, const char *name, sf_e
   return 0;
 }
 
-int sf_seccomp_load(bool want_listener, int *listener_fd, sf_error_t *err)
+static scmp_filter_ctx build_filter(bool want_listener, sf_error_t *err)
 {
-  if (listener_fd)
-    *listener_fd = -1;
   scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
-  if (ctx == NULL)
-    return sf_error_make(err, ENOMEM, "seccomp_init failed");
+  if (ctx == NULL) {
+    sf_error_make(err, ENOMEM, "seccomp_init failed");
+    return NULL;
+  }
   int r;
   /* Syscalls of a foreign ABI (x32, i386 on x86_64) bypass native rules: kill. */
   seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
@@ -158,23 +162,71 @@ int sf_seccomp_load(bool want_listener, int *listener_fd, sf_error_t *err)
     sf_error_make(err, -r, "seccomp ioctl rule: %s", strerror(-r));
     goto fail;
   }
-  r = seccomp_load(ctx);
-  if (r < 0) {
-    sf_error_make(err, -r, "seccomp_load: %s", strerror(-r));
-    goto fail;
-  }
-  if (want_listener && listener_fd) {
-    *listener_fd = seccomp_notify_fd(ctx);
-    if (*listener_fd < 0) {
-      sf_error_make(err, EIO, "seccomp listener fd unavailable");
-      goto fail;
-    }
-  }
-  seccomp_release(ctx);
-  return 0;
+  return ctx;
 fail:
   seccomp_release(ctx);
-  return -1;
+  return NULL;
+}
+
+int sf_seccomp_compile(bool want_listener, sf_seccomp_prog *out, sf_error_t *err)
+{
+  memset(out, 0, sizeof(*out));
+  scmp_filter_ctx ctx = build_filter(want_listener, err);
+  if (ctx == NULL)
+    return -1;
+  /* libseccomp 2.5 exports BPF only to an fd: go through a memfd. */
+  int fd = memfd_create("sandforge-seccomp", MFD_CLOEXEC);
+  int r = fd < 0 ? -errno : seccomp_export_bpf(ctx, fd);
+  seccomp_release(ctx);
+  if (r < 0) {
+    if (fd >= 0)
+      close(fd);
+    return sf_error_make(err, -r, "exporting the seccomp filter: %s", strerror(-r));
+  }
+  off_t size = lseek(fd, 0, SEEK_END);
+  if (size <= 0 || size % (off_t)sizeof(struct sock_filter) != 0 ||
+      size / (off_t)sizeof(struct sock_filter) > 65535) {
+    close(fd);
+    return sf_error_make(err, EIO, "unexpected seccomp program size %lld", (long long)size);
+  }
+  out->insns = malloc((size_t)size);
+  if (out->insns == NULL || pread(fd, out->insns, (size_t)size, 0) != size) {
+    close(fd);
+    sf_seccomp_prog_free(out);
+    return sf_error_make(err, EIO, "reading the seccomp program");
+  }
+  close(fd);
+  out->len = (unsigned short)(size / (off_t)sizeof(struct sock_filter));
+  return 0;
+}
+
+void sf_seccomp_prog_free(sf_seccomp_prog *p)
+{
+  free(p->insns);
+  p->insns = NULL;
+  p->len = 0;
+}
+
+int sf_seccomp_install(const sf_seccomp_prog *p, bool want_listener, int *listener_fd)
+{
+  struct sock_fprog prog = {.len = p->len, .filter = p->insns};
+  long r = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
+                   want_listener ? SECCOMP_FILTER_FLAG_NEW_LISTENER : 0, &prog);
+  if (r < 0)
+    return -1;
+  if (listener_fd)
+    *listener_fd = want_listener ? (int)r : -1;
+  return 0;
+}
+
+int sf_seccomp_load(bool want_listener, int *listener_fd, sf_error_t *err)
+{
+  sf_seccomp_prog p;
+  if (sf_seccomp_compile(want_listener, &p, err) < 0)
+    return -1;
+  int r = sf_seccomp_install(&p, want_listener, listener_fd);
+  sf_seccomp_prog_free(&p);
+  return r < 0 ? sf_error_sys(err, "installing the seccomp filter") : 0;
 }
 
 int sf_seccomp_handle_one(int listener_fd, sf_seccomp_notice *notice, sf_error_t *err)

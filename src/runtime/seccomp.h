@@ -20,6 +20,22 @@
  * process: it allocates (libseccomp) but takes no locks of ours. */
 int sf_seccomp_load(bool want_listener, int *listener_fd, sf_error_t *err);
 
+/* A compiled filter.  Compiling allocates (libseccomp), so it happens once in
+ * the supervisor; installing is a single raw syscall with no allocation, safe
+ * in a child forked from the threaded supervisor (a malloc there can deadlock
+ * on a lock another thread held at fork time). */
+typedef struct {
+  void *insns; /* struct sock_filter[] */
+  unsigned short len;
+} sf_seccomp_prog;
+
+int sf_seccomp_compile(bool want_listener, sf_seccomp_prog *out, sf_error_t *err);
+void sf_seccomp_prog_free(sf_seccomp_prog *p);
+/* Install into the calling thread (no_new_privs must be set).  With
+ * `want_listener` the notify listener fd is returned in *listener_fd.
+ * Returns -1 with errno on failure; does not allocate. */
+int sf_seccomp_install(const sf_seccomp_prog *p, bool want_listener, int *listener_fd);
+
 /* Names of the syscalls on the watch list (NULL-terminated), for docs/tests. */
 const char *const *sf_seccomp_watch_list(void);
 

@@ -80,6 +80,9 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
+  sf_error_t err = NULL;
+  assert_int_equal(sf_runtime_remove_state_if_empty(rt, &err), 1); /* every sandbox was destroyed */
+  assert_int_equal(access("/sys/fs/cgroup/pids/sandforge-unit", F_OK), -1);
   sf_runtime_free(rt);
   char cmd[128];
   snprintf(cmd, sizeof(cmd), "rm -rf %s", state_dir);

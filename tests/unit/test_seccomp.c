@@ -86,7 +86,7 @@ static void test_listener_reports_and_denies(void **state)
     _exit((r == -1 && errno == EPERM) ? 0 : 1);
   }
   close(sv[1]);
-  int listener = sf_recv_fd(sv[0]);
+  int listener = sf_recv_fd(sv[0], 5000);
   assert_true(listener >= 0);
   sf_seccomp_notice n;
   sf_error_t err = NULL;
