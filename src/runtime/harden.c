@@ -28,9 +28,9 @@ int sf_harden_process(const sf_harden_opts *o, sf_error_t *err)
   sigset_t none;
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, NULL);
-  for (int sig = 1; sig < NSIG; sig++)
-    if (sig != SIGKILL && sig != SIGSTOP)
-      signal(sig, SIG_DFL);
+  /* Handlers are reset by execve anyway; only ignored signals survive it,
+   * and SIGPIPE is the one the supervisor ignores. */
+  signal(SIGPIPE, SIG_DFL);
   if (set_rlimit(RLIMIT_CORE, 0, "CORE", err) < 0)
     return -1;
   if (o->nofile > 0 && set_rlimit(RLIMIT_NOFILE, o->nofile, "NOFILE", err) < 0)

@@ -295,3 +295,11 @@ def test_stopped_supervisor_leaves_nothing_on_the_host():
     sup.stop()  # deletes its sandboxes, then SIGTERM
     assert runtime_state_dirs() - before == set()
     assert_no_leftovers([sid])
+
+
+def test_workload_gets_default_signal_dispositions(supervisor):
+    # The supervisor ignores SIGPIPE; a command must not inherit that (nor a blocked mask).
+    sid = supervisor.create_sandbox()
+    code, out, err, _ = supervisor.run(sid, "yes | head -1 >/dev/null; echo ${PIPESTATUS[0]}; grep -E 'SigBlk|SigIgn' /proc/self/status")
+    assert out[0] == "141", (out, err)  # 128 + SIGPIPE
+    assert out[1].split()[1] == "0000000000000000" and out[2].split()[1] == "0000000000000000"
