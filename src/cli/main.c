@@ -2,7 +2,10 @@
  * client of its HTTP API (plus `run`, a one-shot local sandbox). */
 #include "cli/cli.h"
 
+#include <signal.h>
 #include <stdio.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <string.h>
 
 #ifndef SANDFORGE_VERSION
@@ -23,6 +26,27 @@ static const struct {
     {"webhook", cli_webhook, "add|ls|show|rm|test|rotate|deliveries|redeliver|recover"},
     {"events", cli_events, "list the event log (--follow to stream)"},
 };
+
+/* A sandforge process starts from whatever its parent left: ignored signals
+ * survive execve and would reach every sandboxed workload (seen in CI: a
+ * runner that ignores signal 32).  Reset inherited SIG_IGN once here, with the
+ * raw syscall because glibc refuses its reserved signals 32 and 33; sandboxed
+ * children then only undo what sandforge itself changes (mask, SIGPIPE). */
+static void reset_inherited_ignores(void)
+{
+  struct {
+    void *handler;
+    unsigned long flags;
+    void *restorer;
+    unsigned long long mask;
+  } old, dfl = {0};
+  for (int sig = 1; sig <= 64; sig++) {
+    if (sig == SIGKILL || sig == SIGSTOP)
+      continue;
+    if (syscall(SYS_rt_sigaction, sig, NULL, &old, 8) == 0 && old.handler == (void *)SIG_IGN)
+      syscall(SYS_rt_sigaction, sig, &dfl, NULL, 8);
+  }
+}
 
 static void usage(FILE *out)
 {
@@ -47,6 +71,7 @@ int main(int argc, char **argv)
     printf("sandforge %s\n", SANDFORGE_VERSION);
     return 0;
   }
+  reset_inherited_ignores();
   for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
     if (strcmp(argv[1], commands[i].name) == 0)
       return commands[i].fn(argc - 1, argv + 1);

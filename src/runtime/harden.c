@@ -28,8 +28,10 @@ int sf_harden_process(const sf_harden_opts *o, sf_error_t *err)
   sigset_t none;
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, NULL);
-  /* Handlers are reset by execve anyway; only ignored signals survive it,
-   * and SIGPIPE is the one the supervisor ignores. */
+  /* Handlers are reset by execve anyway; only ignored signals survive it.
+   * SIGPIPE is the one sandforge ignores; main() already reset any ignore
+   * inherited from our own parent (a library embedding the runtime must do
+   * the same). */
   signal(SIGPIPE, SIG_DFL);
   if (set_rlimit(RLIMIT_CORE, 0, "CORE", err) < 0)
     return -1;

@@ -108,3 +108,17 @@ def test_rootfs_directory_template():
 def test_nothing_left_behind():
     run([], "true")
     assert leftovers() == []
+
+
+def test_ignored_signals_of_the_caller_do_not_reach_the_workload():
+    import signal
+    import subprocess
+
+    def ignore():
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)  # like nohup
+        signal.signal(34, signal.SIG_IGN)             # a real-time signal, like some runners do
+
+    r = subprocess.run([SANDFORGE, "run", "--", "grep", "-E", "SigIgn|SigBlk", "/proc/self/status"],
+                       capture_output=True, text=True, preexec_fn=ignore, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["SigBlk:", "0000000000000000", "SigIgn:", "0000000000000000"]
