@@ -1,5 +1,6 @@
 /* Health, Prometheus metrics, SDK telemetry sink, templates, the event log. */
 #include "api/api.h"
+#include "webhook/filter.h"
 #include "webhook/webhook.h"
 #include "common/cleanup.h"
 #include "common/util.h"
@@ -136,19 +137,124 @@ static void template_rm(sf_http_req *req, void *ud)
     sf_http_reply_empty(req, 204);
 }
 
+/* ---- the event log, paginated or followed (SSE) ------------------------- */
+
+typedef struct {
+  sf_store *store;
+  char *type, *sandbox_id;
+  int64_t since_ms, after_seq;
+  char *out; /* formatted, not yet handed to the connection */
+  size_t len, off;
+} event_follower;
+
+/* Next batch of matching events after `after_seq` as SSE frames; NULL when
+ * there are none. */
+static char *follower_batch(event_follower *f, size_t *len)
+{
+  sf_event_query q = {.type = f->type,
+                      .sandbox_id = f->sandbox_id,
+                      .since_ms = f->since_ms,
+                      .after_seq = f->after_seq,
+                      .limit = 200};
+  json_t *items = NULL;
+  sf_error_t err = NULL;
+  if (sf_store_events_list(f->store, &q, &items, &err) < 0) {
+    sf_error_release(&err);
+    return NULL;
+  }
+  char *buf = NULL;
+  FILE *m = json_array_size(items) ? open_memstream(&buf, len) : NULL;
+  size_t i;
+  json_t *ev;
+  json_array_foreach(items, i, ev)
+  {
+    if (m == NULL)
+      break;
+    f->after_seq = json_integer_value(json_object_get(ev, "seq"));
+    json_object_del(ev, "seq");
+    cleanup_free char *data = json_dumps(ev, JSON_COMPACT);
+    fprintf(m, "id: %lld\nevent: %s\ndata: %s\n\n", (long long)f->after_seq,
+            json_string_value(json_object_get(ev, "event")), data ? data : "{}");
+  }
+  if (m)
+    fclose(m);
+  json_decref(items);
+  return buf;
+}
+
+static ssize_t follower_produce(void *ctx, char *buf, size_t max)
+{
+  event_follower *f = ctx;
+  for (;;) {
+    if (f->off < f->len) {
+      size_t n = f->len - f->off < max ? f->len - f->off : max;
+      memcpy(buf, f->out + f->off, n);
+      f->off += n;
+      return (ssize_t)n;
+    }
+    free(f->out);
+    f->out = NULL;
+    f->len = f->off = 0;
+    /* Generation before the query: a commit racing with it still wakes us. */
+    uint64_t gen = sf_store_events_generation(f->store);
+    if ((f->out = follower_batch(f, &f->len)) != NULL)
+      continue;
+    int w = sf_store_events_wait(f->store, gen, 15000);
+    if (w < 0)
+      return 0;   /* the supervisor is stopping: end the stream cleanly */
+    if (w == 0) { /* proxies drop idle connections; a comment keeps it open */
+      f->out = strdup(": keep-alive\n\n");
+      f->len = strlen(f->out);
+    }
+  }
+}
+
+static void follower_done(void *ctx, bool client_gone)
+{
+  event_follower *f = ctx;
+  free(f->type);
+  free(f->sandbox_id);
+  free(f->out);
+  free(f);
+}
+
 static void events(sf_http_req *req, void *ud)
 {
   sf_api_ctx *ctx = ud;
   sf_event_query q = {.type = sf_http_query(req, "event"),
                       .sandbox_id = sf_http_query(req, "sandboxId")};
   const char *since = sf_http_query(req, "since"), *cursor = sf_http_query(req, "cursor"),
-             *limit = sf_http_query(req, "limit");
+             *limit = sf_http_query(req, "limit"), *accept = sf_http_header(req, "Accept"),
+             *last_id = sf_http_header(req, "Last-Event-ID");
   if (since && sf_parse_rfc3339(since, &q.since_ms) < 0) {
     sf_http_reply_error(req, 400, "INVALID_PARAMETER", "since must be an RFC 3339 timestamp");
     return;
   }
+  if (q.type && *q.type && strcmp(q.type, "*") != 0) {
+    char **patterns = NULL;
+    sf_error_t err = NULL;
+    if (sf_filter_parse(q.type, &patterns, &err) < 0) {
+      sf_http_reply_sf_error(req, NULL, &err);
+      return;
+    }
+    sf_strv_free(patterns);
+  }
   q.after_seq = cursor ? strtoll(cursor, NULL, 10) : 0;
   q.limit = limit ? atoi(limit) : 100;
+  if (accept && strstr(accept, "text/event-stream")) {
+    event_follower *f = calloc(1, sizeof(*f));
+    f->store = ctx->store;
+    f->type = q.type ? strdup(q.type) : NULL;
+    f->sandbox_id = q.sandbox_id ? strdup(q.sandbox_id) : NULL;
+    f->since_ms = q.since_ms;
+    f->after_seq = last_id ? strtoll(last_id, NULL, 10) : q.after_seq;
+    /* Something right away, so the client sees the headers before the first event. */
+    f->out = strdup(": following the Sandforge event log\n\n");
+    f->len = strlen(f->out);
+    sf_http_reply_stream(req, 200, "text/event-stream", follower_produce, follower_done, f);
+    sf_http_reply_add_header(req, "Cache-Control", "no-cache");
+    return;
+  }
   json_t *items = NULL;
   sf_error_t err = NULL;
   if (sf_store_events_list(ctx->store, &q, &items, &err) < 0) {

@@ -222,6 +222,10 @@ int cli_supervisor(int argc, char **argv)
   sf_api_register_sandbox_routes(http, &ctx);
   sf_api_register_execd_routes(http, &ctx);
   sf_api_register_system_routes(http, &ctx);
+  if (sf_webhooks_register_routes(wh, http, &err) < 0) {
+    code = fail("cannot add the webhook routes", &err);
+    goto out;
+  }
   if (sf_http_server_start(http, &err) < 0) {
     code = fail("cannot start the API", &err);
     goto out;
@@ -234,6 +238,8 @@ int cli_supervisor(int argc, char **argv)
   sigwait(&sigs, &sig);
   sf_log_fields(SF_LOG_INFO, "supervisor stopping", json_pack("{s:i}", "signal", sig));
 out:
+  if (store) /* event-stream followers end their streams so the server can stop */
+    sf_store_events_close_waiters(store);
   sf_http_server_free(http);
   incident_target = NULL;
   sf_lifecycle_free(lc);

@@ -344,6 +344,21 @@ char **sf_strv_dup(char *const *v)
   return out;
 }
 
+int sf_strv_push(char ***v, const char *s)
+{
+  size_t n = sf_strv_len(*v);
+  char *copy = strdup(s);
+  char **nv = copy ? realloc(*v, (n + 2) * sizeof(char *)) : NULL;
+  if (nv == NULL) {
+    free(copy);
+    return -1;
+  }
+  nv[n] = copy;
+  nv[n + 1] = NULL;
+  *v = nv;
+  return 0;
+}
+
 void sf_strv_free(char **v)
 {
   if (v == NULL)

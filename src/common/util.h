@@ -55,6 +55,8 @@ bool sf_consttime_eq(const void *a, size_t alen, const void *b, size_t blen);
 /* NULL-terminated string vectors. */
 size_t sf_strv_len(char *const *v);
 char **sf_strv_dup(char *const *v);
+/* Append a copy of `s` (the list may be NULL); -1 when out of memory. */
+int sf_strv_push(char ***v, const char *s);
 void sf_strv_free(char **v);
 
 #endif

@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define MAX_HOOKS 8
 
@@ -24,6 +25,12 @@ struct sf_store {
   } commit_hooks[MAX_HOOKS];
   int n_commit_hooks;
   bool tx_appended; /* the open transaction appended events */
+  /* Event followers (SSE) wait here; separate from `lock` so a waiter never
+   * holds up writers. */
+  pthread_mutex_t wait_lock;
+  pthread_cond_t wait_cond;
+  uint64_t generation; /* commits that appended events */
+  bool closing;
 };
 
 static const char *const core_schema[] = {
@@ -104,6 +111,12 @@ int sf_store_commit(sf_store *st, sf_error_t *err)
   bool appended = st->tx_appended;
   st->tx_appended = false;
   pthread_mutex_unlock(&st->lock);
+  if (appended) {
+    pthread_mutex_lock(&st->wait_lock);
+    st->generation++;
+    pthread_cond_broadcast(&st->wait_cond);
+    pthread_mutex_unlock(&st->wait_lock);
+  }
   if (appended)
     for (int i = 0; i < st->n_commit_hooks; i++)
       st->commit_hooks[i].fn(st->commit_hooks[i].ud);
@@ -165,6 +178,12 @@ int sf_store_open(const char *path, sf_store **out, sf_error_t *err)
   pthread_mutexattr_settype(&a, PTHREAD_MUTEX_RECURSIVE);
   pthread_mutex_init(&st->lock, &a);
   pthread_mutexattr_destroy(&a);
+  pthread_mutex_init(&st->wait_lock, NULL);
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_cond_init(&st->wait_cond, &ca);
+  pthread_condattr_destroy(&ca);
   if (sqlite3_open_v2(path, &st->db,
                       SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
                       NULL) != SQLITE_OK) {
@@ -195,6 +214,8 @@ void sf_store_close(sf_store *st)
   if (st->db)
     sqlite3_close(st->db);
   pthread_mutex_destroy(&st->lock);
+  pthread_mutex_destroy(&st->wait_lock);
+  pthread_cond_destroy(&st->wait_cond);
   free(st);
 }
 
@@ -227,4 +248,40 @@ int sf_store_run_event_hooks(sf_store *st, const sf_event *ev, const char *paylo
 int sf_store_db_error(sf_store *st, sf_error_t *err, const char *what)
 {
   return db_error(st, err, what);
+}
+
+uint64_t sf_store_events_generation(sf_store *st)
+{
+  pthread_mutex_lock(&st->wait_lock);
+  uint64_t g = st->generation;
+  pthread_mutex_unlock(&st->wait_lock);
+  return g;
+}
+
+int sf_store_events_wait(sf_store *st, uint64_t generation, int timeout_ms)
+{
+  struct timespec deadline;
+  clock_gettime(CLOCK_MONOTONIC, &deadline);
+  deadline.tv_sec += timeout_ms / 1000;
+  deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+  if (deadline.tv_nsec >= 1000000000L) {
+    deadline.tv_sec++;
+    deadline.tv_nsec -= 1000000000L;
+  }
+  int r = 0;
+  pthread_mutex_lock(&st->wait_lock);
+  while (!st->closing && st->generation == generation)
+    if (pthread_cond_timedwait(&st->wait_cond, &st->wait_lock, &deadline) == ETIMEDOUT)
+      break;
+  r = st->closing ? -1 : st->generation != generation;
+  pthread_mutex_unlock(&st->wait_lock);
+  return r;
+}
+
+void sf_store_events_close_waiters(sf_store *st)
+{
+  pthread_mutex_lock(&st->wait_lock);
+  st->closing = true;
+  pthread_cond_broadcast(&st->wait_cond);
+  pthread_mutex_unlock(&st->wait_lock);
 }

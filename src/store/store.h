@@ -91,4 +91,12 @@ int sf_store_events_list(sf_store *st, const sf_event_query *q, json_t **out, sf
 /* Delete events older than `before_ms` (and rows that hang off them). */
 int sf_store_events_prune(sf_store *st, int64_t before_ms, int64_t *deleted, sf_error_t *err);
 
+/* Event followers: read the generation, query, and if nothing new wait for a
+ * commit that appends events.  sf_store_events_wait returns 1 when the
+ * generation moved, 0 on timeout, -1 once sf_store_events_close_waiters ran
+ * (shutdown: followers end their streams). */
+uint64_t sf_store_events_generation(sf_store *st);
+int sf_store_events_wait(sf_store *st, uint64_t generation, int timeout_ms);
+void sf_store_events_close_waiters(sf_store *st);
+
 #endif

@@ -5,6 +5,8 @@
 #include "webhook/webhook_internal.h"
 
 #include <ctype.h>
+#include <curl/curl.h>
+#include <openssl/crypto.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,15 +27,22 @@ sf_webhook_settings *sf_webhook_settings_new(void)
   return s;
 }
 
-static void endpoint_free(sf_wh_endpoint *e)
+void sf_wh_endpoint_clear(sf_wh_endpoint *e)
 {
   free(e->id);
   free(e->name);
   free(e->url);
-  sf_strv_free(e->secrets);
+  for (size_t i = 0; i < e->n_secrets; i++) {
+    OPENSSL_cleanse(e->secrets[i].value, strlen(e->secrets[i].value));
+    free(e->secrets[i].value);
+  }
+  free(e->secrets);
   sf_strv_free(e->events);
   sf_strv_free(e->headers);
   free(e->format);
+  free(e->description);
+  free(e->disabled_reason);
+  memset(e, 0, sizeof(*e));
 }
 
 void sf_webhook_settings_free(sf_webhook_settings *s)
@@ -41,9 +50,35 @@ void sf_webhook_settings_free(sf_webhook_settings *s)
   if (s == NULL)
     return;
   for (size_t i = 0; i < s->n; i++)
-    endpoint_free(&s->eps[i]);
+    sf_wh_endpoint_clear(&s->eps[i]);
   free(s->eps);
+  free(s->ca_bundle);
   free(s);
+}
+
+static char *dup_or_null(const char *s)
+{
+  return s ? strdup(s) : NULL;
+}
+
+sf_wh_endpoint *sf_wh_endpoint_dup(const sf_wh_endpoint *a)
+{
+  sf_wh_endpoint *b = calloc(1, sizeof(*b));
+  if (b == NULL)
+    return NULL;
+  *b = *a;
+  b->id = dup_or_null(a->id);
+  b->name = dup_or_null(a->name);
+  b->url = dup_or_null(a->url);
+  b->secrets = calloc(a->n_secrets + 1, sizeof(sf_wh_secret));
+  for (size_t i = 0; i < a->n_secrets; i++)
+    b->secrets[i] = (sf_wh_secret){strdup(a->secrets[i].value), a->secrets[i].expires_ms};
+  b->events = sf_strv_dup(a->events);
+  b->headers = sf_strv_dup(a->headers);
+  b->format = dup_or_null(a->format);
+  b->description = dup_or_null(a->description);
+  b->disabled_reason = dup_or_null(a->disabled_reason);
+  return b;
 }
 
 static sf_wh_endpoint *endpoint_named(sf_webhook_settings *s, const char *name)
@@ -65,36 +100,67 @@ static sf_wh_endpoint *endpoint_named(sf_webhook_settings *s, const char *name)
   return e;
 }
 
-static void strv_push(char ***v, const char *s)
-{
-  size_t n = sf_strv_len(*v);
-  char **nv = realloc(*v, (n + 2) * sizeof(char *));
-  if (nv == NULL)
-    return;
-  nv[n] = strdup(s);
-  nv[n + 1] = NULL;
-  *v = nv;
-}
-
-static int check_url(const char *url, sf_error_t *err)
+int sf_wh_check_url(const char *url, sf_error_t *err)
 {
   if (strncasecmp(url, "http://", 7) != 0 && strncasecmp(url, "https://", 8) != 0)
     return sf_error_make(err, EINVAL, "webhook url must be http:// or https://, got '%s'", url);
+  CURLU *u = curl_url();
+  CURLUcode rc = u ? curl_url_set(u, CURLUPART_URL, url, 0) : CURLUE_OUT_OF_MEMORY;
+  char *host = NULL;
+  if (rc == CURLUE_OK)
+    rc = curl_url_get(u, CURLUPART_HOST, &host, 0);
+  curl_free(host);
+  curl_url_cleanup(u);
+  if (rc != CURLUE_OK || strpbrk(url, " \t\r\n"))
+    return sf_error_make(err, EINVAL, "webhook url '%s' is not a valid URL", url);
   return 0;
 }
 
-static int endpoint_key(sf_wh_endpoint *e, const char *key, const char *value, sf_error_t *err)
+bool sf_wh_format_known(const char *f)
+{
+  return strcmp(f, "json") == 0 || strcmp(f, "wecom") == 0 || strcmp(f, "slack") == 0 ||
+         strcmp(f, "feishu") == 0;
+}
+
+int sf_wh_check_header(const char *line, sf_error_t *err)
+{
+  static const char *const reserved[] = {"content-type", "content-length",    "user-agent", "host",
+                                         "expect",       "transfer-encoding", "connection", NULL};
+  const char *colon = strchr(line, ':');
+  if (colon == NULL || colon == line || strpbrk(line, "\r\n"))
+    return sf_error_make(err, EINVAL, "header must be 'Name: value', got '%s'", line);
+  size_t n = (size_t)(colon - line);
+  for (size_t i = 0; i < n; i++)
+    if (!isalnum((unsigned char)line[i]) && !strchr("!#$%&'*+-.^_`|~", line[i]))
+      return sf_error_make(err, EINVAL, "header name '%.*s' has invalid characters", (int)n, line);
+  bool ours = (n >= 8 && strncasecmp(line, "webhook-", 8) == 0) ||
+              (n >= 12 && strncasecmp(line, "x-sandforge-", 12) == 0);
+  for (const char *const *r = reserved; *r && !ours; r++)
+    ours = strlen(*r) == n && strncasecmp(line, *r, n) == 0;
+  if (ours)
+    return sf_error_make(err, EINVAL, "header '%.*s' is set by Sandforge and cannot be overridden",
+                         (int)n, line);
+  return 0;
+}
+
+int sf_wh_endpoint_set(sf_wh_endpoint *e, const char *key, const char *value, sf_error_t *err)
 {
   if (strcmp(key, "url") == 0) {
-    if (check_url(value, err) < 0)
+    if (sf_wh_check_url(value, err) < 0)
       return -1;
     free(e->url);
     e->url = strdup(value);
   } else if (strcmp(key, "secret") == 0) {
-    sf_strv_free(e->secrets);
+    for (size_t i = 0; i < e->n_secrets; i++)
+      free(e->secrets[i].value);
+    free(e->secrets);
     e->secrets = NULL;
-    if (*value)
-      strv_push(&e->secrets, value);
+    e->n_secrets = 0;
+    if (*value) {
+      e->secrets = calloc(2, sizeof(sf_wh_secret));
+      e->secrets[0].value = strdup(value);
+      e->n_secrets = 1;
+    }
   } else if (strcmp(key, "events") == 0) {
     char **f = NULL;
     if (sf_filter_parse(value, &f, err) < 0)
@@ -102,17 +168,26 @@ static int endpoint_key(sf_wh_endpoint *e, const char *key, const char *value, s
     sf_strv_free(e->events);
     e->events = f;
   } else if (strcmp(key, "format") == 0) {
-    if (strcmp(value, "json") != 0)
-      return sf_error_make(
-          err, EINVAL, "webhook format '%s' is not available yet (json only in this build)", value);
+    if (!sf_wh_format_known(value))
+      return sf_error_make(err, EINVAL,
+                           "webhook format '%s' is unknown (json, wecom, slack or feishu)", value);
+    free(e->format);
+    e->format = strdup(value);
+  } else if (strcmp(key, "ordering") == 0) {
+    if (strcmp(value, "per-sandbox") != 0 && strcmp(value, "none") != 0)
+      return sf_error_make(err, EINVAL, "ordering must be 'none' or 'per-sandbox', got '%s'",
+                           value);
+    e->per_sandbox = strcmp(value, "per-sandbox") == 0;
+  } else if (strcmp(key, "description") == 0) {
+    free(e->description);
+    e->description = strdup(value);
   } else if (strcmp(key, "timeout") == 0) {
     if (sf_parse_duration_ms(value, &e->timeout_ms, err) < 0)
       return -1;
   } else if (strcmp(key, "header") == 0) {
-    const char *colon = strchr(value, ':');
-    if (colon == NULL || colon == value || strpbrk(value, "\r\n"))
-      return sf_error_make(err, EINVAL, "header must be 'Name: value', got '%s'", value);
-    strv_push(&e->headers, value);
+    if (sf_wh_check_header(value, err) < 0)
+      return -1;
+    sf_strv_push(&e->headers, value);
   } else {
     return sf_error_make(err, EINVAL, "unknown webhook key '%s'", key);
   }
@@ -141,6 +216,11 @@ static int global_key(sf_webhook_settings *s, const char *key, const char *value
     *(key[4] == 'i' ? &s->max_in_flight : &s->max_connections) = (int)v;
     return 0;
   }
+  if (strcmp(key, "ca_bundle") == 0) {
+    free(s->ca_bundle);
+    s->ca_bundle = strdup(value);
+    return 0;
+  }
   if (strcmp(key, "allow_private_targets") == 0) {
     if (strcmp(value, "true") != 0 && strcmp(value, "false") != 0)
       return sf_error_make(err, EINVAL, "allow_private_targets must be true or false");
@@ -160,16 +240,16 @@ int sf_webhook_settings_ini(sf_webhook_settings *s, const char *section, const c
   if (subsection == NULL || *subsection == '\0')
     return sf_error_make(err, EINVAL, "webhook sections need a name: [webhook \"ops\"]");
   sf_wh_endpoint *e = endpoint_named(s, subsection);
-  return e ? endpoint_key(e, key, value, err) : sf_error_make(err, ENOMEM, "out of memory");
+  return e ? sf_wh_endpoint_set(e, key, value, err) : sf_error_make(err, ENOMEM, "out of memory");
 }
 
 int sf_webhook_settings_add_flag_endpoint(sf_webhook_settings *s, const char *url,
                                           const char *secret, const char *events, sf_error_t *err)
 {
   sf_wh_endpoint *e = endpoint_named(s, "flags");
-  if (e == NULL || endpoint_key(e, "url", url, err) < 0 ||
-      (secret && endpoint_key(e, "secret", secret, err) < 0) ||
-      (events && endpoint_key(e, "events", events, err) < 0))
+  if (e == NULL || sf_wh_endpoint_set(e, "url", url, err) < 0 ||
+      (secret && sf_wh_endpoint_set(e, "secret", secret, err) < 0) ||
+      (events && sf_wh_endpoint_set(e, "events", events, err) < 0))
     return sf_error_wrap(err, "--webhook-url");
   return 0;
 }
@@ -210,7 +290,7 @@ int sf_webhook_settings_env(sf_webhook_settings *s, char **envp, sf_error_t *err
     if (strcmp(k, "url") && strcmp(k, "secret") && strcmp(k, "events") && strcmp(k, "format"))
       return sf_error_make(err, EINVAL, "unknown webhook variable %s", key);
     sf_wh_endpoint *ep = endpoint_named(s, name);
-    if (ep == NULL || endpoint_key(ep, k, v, err) < 0)
+    if (ep == NULL || sf_wh_endpoint_set(ep, k, v, err) < 0)
       return sf_error_wrap(err, "%s", key);
   }
   return 0;
