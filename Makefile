@@ -102,8 +102,8 @@ valgrind: $(UNIT_BINS)
 test-unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
 
-test-integration: all
-	SANDFORGE_BIN=$(abspath $(BIN)) /usr/bin/python3 -m pytest -q tests/integration
+test-integration: all examples
+	SANDFORGE_BIN=$(abspath $(BIN)) SANDFORGE_EXAMPLE_RECEIVER=$(abspath $(EXAMPLE_RECEIVER)) /usr/bin/python3 -m pytest -q tests/integration
 
 test:
 	./tests/run-all.sh
@@ -127,3 +127,11 @@ clean:
 	rm -rf build build-*
 
 -include $(CORE_OBJS:.o=.d) $(CLI_OBJS:.o=.d)
+
+# The example C webhook receiver (examples/c), kept out of `all` so the main
+# build needs nothing extra; `make examples` builds it for the tests and by hand.
+EXAMPLE_RECEIVER := $(BUILD)/bin/sandforge-example-receiver
+.PHONY: examples
+examples: $(EXAMPLE_RECEIVER)
+$(EXAMPLE_RECEIVER): examples/c/receiver.c examples/c/Makefile
+	$(MAKE) -C examples/c OUT=$(abspath $@) SANITIZE="$(LDSAN)"

@@ -207,3 +207,127 @@ def test_api_latency_unaffected_by_blackholed_and_refusing_endpoints():
     finally:
         sup.stop()
         hole.close()
+
+
+def test_thousands_of_pending_events_survive_kill9():
+    """3,000 events committed while the receiver is down, supervisor killed -9
+    with all of them pending (some in flight): after restart every committed
+    event arrives (duplicates allowed, losses not)."""
+    import threading
+    rx = Receiver()
+    port = rx.port
+    rx.close()
+    sup = Supervisor(extra_args=["--webhook-url", f"http://127.0.0.1:{port}/hook", "--webhook-secret", SECRET],
+                     config_text="[webhooks]\nretry_schedule = 500ms, 500ms, 500ms, 500ms, 500ms, 500ms, 500ms\n").start()
+    try:
+        sids = [sup.create_sandbox() for _ in range(3)]
+        errors = []
+
+        def churn(sid):
+            for _ in range(500):  # 1,000 events per sandbox
+                for action in ("pause", "resume"):
+                    r = sup.request("POST", f"/v1/sandboxes/{sid}/{action}")
+                    if r.status != 202:
+                        errors.append(r.body)
+        threads = [threading.Thread(target=churn, args=(s,)) for s in sids]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not errors, errors[:3]
+        committed, cursor = set(), 0
+        while True:
+            page = sup.request("GET", f"/v1/events?limit=1000&cursor={cursor}").json()
+            committed |= {e["id"] for e in page["items"]}
+            if not page["items"]:
+                break
+            cursor = page["nextCursor"]
+        assert len(committed) == 3 * 2 + 3000
+        sup.kill9()
+        rx = Receiver(port=port)
+        sup.restart()
+        assert rx.wait_for(lambda r: {e["id"] for e in r.events()} >= committed, timeout=90), \
+            len(committed - {e["id"] for e in rx.events()})
+        assert all(verify_standard(SECRET, r["headers"], r["body"]) for r in rx.requests[:50])
+    finally:
+        sup.stop()
+        rx.close()
+
+
+def test_wecom_format_error_code_is_a_failure():
+    """A WeCom bot answers 200 with errcode != 0 when it rejects a message:
+    that attempt fails and is retried; the body is the bot's markdown message."""
+    rx = Receiver(bodies=[b'{"errcode":93000,"errmsg":"invalid webhook url"}', b'{"errcode":0,"errmsg":"ok"}'])
+    cfg = (f'[webhook "bot"]\nurl = {rx.url}\nsecret = {SECRET}\nformat = wecom\nevents = sandbox.created\n'
+           "[webhooks]\nretry_schedule = 200ms, 200ms\n")
+    sup = Supervisor(config_text=cfg).start()
+    try:
+        sid = sup.create_sandbox()
+        assert rx.wait_for(lambda r: len(r.requests) >= 2, timeout=10)
+        time.sleep(0.5)
+        assert len(rx.requests) == 2
+        import json
+        msgs = [json.loads(r["body"]) for r in rx.requests]
+        assert all(m["msgtype"] == "markdown" for m in msgs)
+        assert "sandbox.created" in msgs[0]["markdown"]["content"] and sid in msgs[0]["markdown"]["content"]
+        assert [r["headers"]["x-sandforge-attempt"] for r in rx.requests] == ["1", "2"]
+        assert all(verify_standard(SECRET, r["headers"], r["body"]) for r in rx.requests)
+        d = sup.request("GET", "/v1/webhooks/wh_op_bot/deliveries").json()["items"][0]
+        full = sup.request("GET", f"/v1/webhooks/wh_op_bot/deliveries/{d['id']}").json()
+        assert d["status"] == "succeeded" and d["attempts"] == 2
+        assert "errcode 93000" in full["attemptLog"][0]["error"]
+        assert full["attemptLog"][0]["httpStatus"] == 200 and "invalid webhook url" in full["attemptLog"][0]["response"]
+    finally:
+        sup.stop()
+        rx.close()
+
+
+def test_continuous_failure_disables_endpoint():
+    rx = Receiver(statuses=[500] * 100)
+    cfg = (f'[webhook "flaky"]\nurl = {rx.url}\n'
+           "[webhooks]\nretry_schedule = 200ms, 200ms, 200ms, 200ms, 200ms, 200ms, 200ms, 200ms, 200ms\n"
+           "disable_after = 1s\n")
+    sup = Supervisor(config_text=cfg).start()
+    try:
+        sup.create_sandbox()
+
+        def disabled():
+            ep = sup.request("GET", "/v1/webhooks/wh_op_flaky").json()
+            return not ep["enabled"] and "failing continuously since" in (ep["disabledReason"] or "")
+        deadline = time.time() + 10
+        while time.time() < deadline and not disabled():
+            time.sleep(0.1)
+        assert disabled(), sup.request("GET", "/v1/webhooks/wh_op_flaky").json()
+        n = len(rx.requests)
+        time.sleep(0.8)
+        assert len(rx.requests) == n  # nothing more is sent to a disabled endpoint
+        metrics = sup.request("GET", "/metrics").body.decode()
+        assert 'sandforge_webhook_endpoints{state="disabled"} 1' in metrics
+        # re-enabled by the operator through the API: the pending deliveries go again
+        rx.statuses.clear()
+        assert sup.request("PATCH", "/v1/webhooks/wh_op_flaky", json={"enabled": True}).status == 200
+        assert rx.wait_for(lambda r: len(r.requests) > n, timeout=5)
+    finally:
+        sup.stop()
+        rx.close()
+
+
+def test_retention_prunes_events_and_deliveries():
+    rx = Receiver()
+    sup = Supervisor(extra_args=["--webhook-url", rx.url],
+                     config_text="[webhooks]\nretention = 2s\n").start()
+    try:
+        sid = sup.create_sandbox()
+        assert rx.wait_for(lambda r: len(r.requests) >= 2)
+        assert len(sup.request("GET", "/v1/events").json()["items"]) >= 2
+        deadline = time.time() + 10
+        while time.time() < deadline and sup.request("GET", "/v1/events").json()["items"]:
+            time.sleep(0.2)
+        assert sup.request("GET", "/v1/events").json()["items"] == []
+        assert sup.request("GET", "/v1/webhooks/wh_op_flags/deliveries").json()["items"] == []
+        # new events are still recorded and delivered after a prune
+        sup.request("DELETE", f"/v1/sandboxes/{sid}")
+        assert rx.wait_for(lambda r: "sandbox.deleted" in [e["event"] for e in r.events()])
+    finally:
+        sup.stop()
+        rx.close()

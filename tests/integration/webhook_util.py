@@ -10,9 +10,10 @@ import time
 
 
 class Receiver:
-    def __init__(self, statuses=None, port=0):
+    def __init__(self, statuses=None, port=0, bodies=None):
         self.requests = []
         self.statuses = list(statuses or [])
+        self.bodies = list(bodies or [])  # response bodies in order; then b"ok"
         self.lock = threading.Lock()
         rec = self
 
@@ -22,10 +23,11 @@ class Receiver:
                 with rec.lock:
                     rec.requests.append({"headers": {k.lower(): v for k, v in self.headers.items()}, "body": body})
                     status = rec.statuses.pop(0) if rec.statuses else 200
+                    answer = rec.bodies.pop(0) if rec.bodies else b"ok"
                 self.send_response(status)
-                self.send_header("Content-Length", "2")
+                self.send_header("Content-Length", str(len(answer)))
                 self.end_headers()
-                self.wfile.write(b"ok")
+                self.wfile.write(answer)
 
             def log_message(self, *a):
                 pass
