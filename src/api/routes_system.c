@@ -239,15 +239,23 @@ static void events(sf_http_req *req, void *ud)
     }
     sf_strv_free(patterns);
   }
-  q.after_seq = cursor ? strtoll(cursor, NULL, 10) : 0;
-  q.limit = limit ? atoi(limit) : 100;
+  int64_t lim = 100, last = 0;
+  if ((cursor && (sf_parse_int64(cursor, &q.after_seq) < 0 || q.after_seq < 0)) ||
+      (limit && (sf_parse_int64(limit, &lim) < 0 || lim < 1 || lim > 1000)) ||
+      (last_id && (sf_parse_int64(last_id, &last) < 0 || last < 0))) {
+    sf_http_reply_error(req, 400, "INVALID_PARAMETER",
+                        "limit must be 1-1000; cursor and Last-Event-ID must be event sequence "
+                        "numbers from this API");
+    return;
+  }
+  q.limit = (int)lim;
   if (accept && strstr(accept, "text/event-stream")) {
     event_follower *f = calloc(1, sizeof(*f));
     f->store = ctx->store;
     f->type = q.type ? strdup(q.type) : NULL;
     f->sandbox_id = q.sandbox_id ? strdup(q.sandbox_id) : NULL;
     f->since_ms = q.since_ms;
-    f->after_seq = last_id ? strtoll(last_id, NULL, 10) : q.after_seq;
+    f->after_seq = last_id ? last : q.after_seq;
     /* Something right away, so the client sees the headers before the first event. */
     f->out = strdup(": following the Sandforge event log\n\n");
     f->len = strlen(f->out);

@@ -10,6 +10,6 @@ int cli_exec(int argc, char **argv);       /* cmd_exec.c */
 int cli_files(int argc, char **argv);      /* cmd_files.c */
 int cli_template(int argc, char **argv);   /* cmd_template.c */
 int cli_webhook(int argc, char **argv);    /* cmd_webhook.c */
-int cli_events(int argc, char **argv);     /* cmd_webhook.c */
+int cli_events(int argc, char **argv);     /* cmd_events.c */
 
 #endif

@@ -367,3 +367,16 @@ void sf_strv_free(char **v)
     free(*p);
   free(v);
 }
+
+int sf_parse_int64(const char *s, int64_t *out)
+{
+  if (s == NULL || *s == '\0')
+    return -1;
+  char *end = NULL;
+  errno = 0;
+  long long v = strtoll(s, &end, 10);
+  if (errno != 0 || *end != '\0' || end == s)
+    return -1;
+  *out = v;
+  return 0;
+}

@@ -28,6 +28,8 @@ int sf_parse_size(const char *s, int64_t *bytes, sf_error_t *err);
 /* "500m" → 500, "2" → 2000, "1.5" → 1500 (millicores). */
 int sf_parse_cpu_millis(const char *s, int64_t *millis, sf_error_t *err);
 /* "250ms", "10s", "5m", "2h", "5d", or a bare number of seconds → ms. */
+/* A whole decimal number (optional sign, nothing else); -1 otherwise. */
+int sf_parse_int64(const char *s, int64_t *out);
 int sf_parse_duration_ms(const char *s, int64_t *ms, sf_error_t *err);
 
 /* Fill buf with n bytes from the OS CSPRNG (OpenSSL RAND_bytes). */

@@ -291,6 +291,20 @@ static json_t *time_or_null(int64_t ms)
   return json_string(buf);
 }
 
+/* The URL with a password in its userinfo replaced by "***" (receivers may
+ * use basic auth; the API never shows credentials back). */
+static json_t *url_json(const char *url)
+{
+  const char *auth = strstr(url, "://");
+  auth = auth ? auth + 3 : url;
+  size_t host_start = strcspn(auth, "/?#");
+  const char *at = memchr(auth, '@', host_start);
+  const char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+  if (colon == NULL)
+    return json_string(url);
+  return json_sprintf("%.*s:***%s", (int)(colon - url), url, at);
+}
+
 json_t *sf_wh_endpoint_json(sf_webhooks *wh, const sf_wh_endpoint *e)
 {
   json_t *headers = json_object();
@@ -307,9 +321,9 @@ json_t *sf_wh_endpoint_json(sf_webhooks *wh, const sf_wh_endpoint *e)
   bool has_secret = active && active[0];
   free(active);
   return json_pack(
-      "{s:s,s:s,s:o,s:s,s:o,s:s,s:s,s:o,s:s,s:b,s:o,s:o,s:b,s:o,s:o}", "id", e->id, "source",
+      "{s:s,s:s,s:o,s:o,s:o,s:s,s:s,s:o,s:s,s:b,s:o,s:o,s:b,s:o,s:o}", "id", e->id, "source",
       e->api ? "api" : "operator", "name", e->name ? json_string(e->name) : json_null(), "url",
-      e->url, "events", strv_json(e->events), "format", e->format, "description",
+      url_json(e->url), "events", strv_json(e->events), "format", e->format, "description",
       e->description ? e->description : "", "headers", headers, "ordering",
       e->per_sandbox ? "per-sandbox" : "none", "enabled", !e->disabled, "disabledReason",
       e->disabled_reason ? json_string(e->disabled_reason) : json_null(), "failingSince",

@@ -82,6 +82,7 @@ void sf_webhooks_write_metrics(sf_webhooks *wh, FILE *out)
           "sandforge_webhook_endpoints{state=\"active\"} %d\n"
           "sandforge_webhook_endpoints{state=\"failing\"} %d\n"
           "sandforge_webhook_endpoints{state=\"disabled\"} %d\n",
-          due, wh->n_inflight, (int)wh->n_eps - failing - disabled, failing, disabled);
+          due > wh->n_inflight ? due - wh->n_inflight : 0, wh->n_inflight,
+          (int)wh->n_eps - failing - disabled, failing, disabled);
   sf_store_unlock(wh->store);
 }

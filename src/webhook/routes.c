@@ -65,7 +65,6 @@ static void create_endpoint(sf_http_req *req, void *ud)
     return;
   }
   cleanup_free char *id = strdup(e->id);
-  cleanup_free char *secret = strdup(e->secrets[0].value);
   bool begun = sf_store_begin(wh->store, &err) == 0;
   if (!begun || sf_wh_endpoint_save(wh, e, &err) < 0) {
     if (begun)
@@ -84,8 +83,9 @@ static void create_endpoint(sf_http_req *req, void *ud)
     return;
   }
   sf_log_fields(SF_LOG_INFO, "webhook endpoint created", json_pack("{s:s}", "endpoint", id));
-  reply_endpoint(req, wh, 201, id, secret);
-  OPENSSL_cleanse(secret, strlen(secret));
+  reply_endpoint(req, wh, 201, id, generated); /* a secret the caller chose is not echoed */
+  if (generated)
+    OPENSSL_cleanse(generated, strlen(generated));
 }
 
 static void get_endpoint(sf_http_req *req, void *ud)
@@ -272,9 +272,10 @@ static void rotate_secret(sf_http_req *req, void *ud)
   char exp[40];
   sf_format_rfc3339_ms(expires, exp, sizeof(exp));
   sf_log_fields(SF_LOG_INFO, "webhook secret rotated", json_pack("{s:s}", "endpoint", id));
-  sf_http_reply_json(
-      req, 200,
-      json_pack("{s:s,s:s,s:s}", "id", id, "secret", secret, "previousSecretExpiresAt", exp));
+  json_t *out = json_pack("{s:s,s:s}", "id", id, "previousSecretExpiresAt", exp);
+  if (given == NULL) /* generated: shown this once; a secret the caller chose is not echoed */
+    json_object_set_new(out, "secret", json_string(secret));
+  sf_http_reply_json(req, 200, out);
   OPENSSL_cleanse(secret, strlen(secret));
 }
 
@@ -307,10 +308,16 @@ static void list_deliveries(sf_http_req *req, void *ud)
                         "status must be pending, succeeded or failed");
     return;
   }
+  const char *cursor = sf_http_query(req, "cursor");
+  int64_t n = 100, c = 0;
+  if ((limit && (sf_parse_int64(limit, &n) < 0 || n < 1 || n > 1000)) ||
+      (cursor && (sf_parse_int64(cursor, &c) < 0 || c < 0))) {
+    sf_http_reply_error(req, 400, "INVALID_PARAMETER",
+                        "limit must be 1-1000 and cursor a nextCursor value from a previous page");
+    return;
+  }
   sf_error_t err = NULL;
-  json_t *out =
-      sf_wh_deliveries_list(wh, sf_http_param(req, "id"), status, limit ? atoi(limit) : 100,
-                            sf_http_query(req, "cursor"), &err);
+  json_t *out = sf_wh_deliveries_list(wh, sf_http_param(req, "id"), status, (int)n, cursor, &err);
   if (out == NULL)
     sf_http_reply_sf_error(req, NULL, &err);
   else
