@@ -24,11 +24,14 @@ static int usage_error(const char *msg)
   return 2;
 }
 
-/* "HTTP 500", the transport error (shortened), or "-". */
+/* "HTTP 500", "HTTP 200: receiver answered errcode …" (WeCom/Feishu), the
+ * transport error (shortened), or "-". */
 static void outcome(json_t *o, const char *status_key, const char *error_key, char *buf, size_t len)
 {
   const char *status = sf_cli_str(o, status_key, NULL), *error = sf_cli_str(o, error_key, NULL);
-  if (status)
+  if (status && error)
+    snprintf(buf, len, "HTTP %s: %.50s%s", status, error, strlen(error) > 50 ? "..." : "");
+  else if (status)
     snprintf(buf, len, "HTTP %s", status);
   else if (error)
     snprintf(buf, len, "%.60s%s", error, strlen(error) > 60 ? "..." : "");

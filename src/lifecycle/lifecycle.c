@@ -287,8 +287,9 @@ int sf_lifecycle_create(sf_lifecycle *lc, json_t *req, json_t **out, sf_error_t 
   if (r < 0) {
     /* 3a. failed: record it, keep the row so the client can see why */
     sf_error_t e2 = NULL;
-    json_t *extra = json_pack("{s:s}", "error", sf_error_msg(err));
-    sf_lc_commit_state(lc, e, "Failed", "START_FAILED", "sandbox.failed", extra, &e2);
+    json_t *extra = json_pack("{s:s,s:s}", "reason", "start_failed", "error", sf_error_msg(err));
+    if (sf_lc_commit_state(lc, e, "Failed", "START_FAILED", "sandbox.failed", extra, &e2) == 0)
+      sf_lc_record_destroyed(lc, e->id); /* the runtime cleaned up the half-made sandbox */
     json_decref(extra);
     sf_error_release(&e2);
     pthread_mutex_unlock(&e->op);

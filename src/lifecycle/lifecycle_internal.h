@@ -58,6 +58,9 @@ int sf_db_insert_sandbox(sf_store *st, const char *id, const char *template_id, 
 int sf_db_set_state(sf_store *st, const char *id, const char *state, const char *reason,
                     sf_error_t *err);
 int sf_db_event(sf_store *st, const char *type, const char *id, json_t *extra, sf_error_t *err);
+/* A failed sandbox's runtime is gone (its Failed row stays until deleted):
+ * record sandbox.destroyed so receivers see the resources returned. */
+void sf_lc_record_destroyed(sf_lifecycle *lc, const char *id);
 int sf_db_delete_sandbox(sf_store *st, const char *id, sf_error_t *err);
 /* Sandbox JSON in the OpenSandbox shape (NULL + ENOENT when unknown). */
 int sf_db_sandbox_json(sf_store *st, const char *id, json_t **out, sf_error_t *err);

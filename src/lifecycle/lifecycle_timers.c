@@ -74,6 +74,22 @@ int sf_lc_teardown(sf_lifecycle *lc, sf_entry *e, const char *event, json_t *ext
   return sf_store_commit(st, err);
 }
 
+void sf_lc_record_destroyed(sf_lifecycle *lc, const char *id)
+{
+  sf_store *st = lc->cfg.store;
+  sf_error_t err = NULL;
+  if (sf_store_begin(st, &err) == 0) {
+    if (sf_db_event(st, "sandbox.destroyed", id, NULL, &err) < 0)
+      sf_store_rollback(st);
+    else
+      sf_store_commit(st, &err);
+  }
+  if (err) {
+    sf_log_warn("sandbox %s: recording sandbox.destroyed: %s", id, sf_error_msg(&err));
+    sf_error_release(&err);
+  }
+}
+
 void sf_lifecycle_on_incident(const sf_incident *inc, void *ud)
 {
   sf_lifecycle *lc = ud;
@@ -138,6 +154,7 @@ static void handle_incident(sf_lifecycle *lc, sf_pending_incident *p)
         sf_log_warn("sandbox %s: cleanup after failure: %s", e->id, sf_error_msg(&e2));
       sf_error_release(&e2);
       e->sb = NULL;
+      sf_lc_record_destroyed(lc, e->id);
     }
     pthread_mutex_unlock(&e->op);
     pthread_mutex_lock(&lc->lock);
@@ -320,7 +337,8 @@ int sf_lc_recover(sf_lifecycle *lc, sf_error_t *err)
         sf_lc_teardown(lc, e, NULL, NULL, &e2);
       } else {
         json_t *extra = json_pack("{s:s}", "reason", "lost_while_supervisor_down");
-        sf_lc_commit_state(lc, e, "Failed", "LOST", "sandbox.failed", extra, &e2);
+        if (sf_lc_commit_state(lc, e, "Failed", "LOST", "sandbox.failed", extra, &e2) == 0)
+          sf_lc_record_destroyed(lc, id);
         json_decref(extra);
       }
       if (e2)

@@ -64,35 +64,51 @@ int sf_store_event_append(sf_store *st, sf_event *ev, sf_error_t *err)
 int sf_store_events_list(sf_store *st, const sf_event_query *q, json_t **out, sf_error_t *err)
 {
   int limit = q->limit > 0 ? (q->limit > 1000 ? 1000 : q->limit) : 100;
-  char type_like[80] = "";
-  bool prefix = false;
-  if (q->type && *q->type) {
-    size_t n = strlen(q->type);
-    prefix = n >= 2 && strcmp(q->type + n - 2, ".*") == 0;
-    snprintf(type_like, sizeof(type_like), "%.*s%s", (int)(prefix ? n - 1 : n), q->type,
-             prefix ? "%" : "");
-    if (strcmp(q->type, "*") == 0)
-      type_like[0] = '\0';
+  /* q->type: one pattern or a comma-separated list ("sandbox.*, task.timeout"),
+   * each an exact name, "prefix.*" or "*"; up to 16. */
+  char likes[16][80];
+  int nlikes = 0;
+  bool all = q->type == NULL || *q->type == '\0';
+  for (const char *p = q->type; p && *p && !all;) {
+    size_t n = strcspn(p, ",");
+    const char *a = p, *b = p + n;
+    while (a < b && (*a == ' ' || *a == '\t'))
+      a++;
+    while (b > a && (b[-1] == ' ' || b[-1] == '\t'))
+      b--;
+    size_t len = (size_t)(b - a);
+    if (len == 1 && *a == '*')
+      all = true;
+    else if (len > 0 && nlikes < 16) {
+      bool prefix = len >= 2 && a[len - 2] == '.' && a[len - 1] == '*';
+      snprintf(likes[nlikes++], sizeof(likes[0]), "%.*s%s", (int)(prefix ? len - 1 : len), a,
+               prefix ? "%" : "");
+    }
+    p = b + strspn(b, " \t");
+    p += *p == ',';
   }
+  if (all)
+    nlikes = 0;
+  char sql[1024] = "SELECT seq, payload FROM events WHERE seq > ?1 AND ts >= ?2 "
+                   "AND (?3 IS NULL OR sandbox_id = ?3)";
+  for (int i = 0; i < nlikes; i++)
+    snprintf(sql + strlen(sql), sizeof(sql) - strlen(sql), "%s type LIKE ?%d", i ? " OR" : " AND (",
+             5 + i);
+  snprintf(sql + strlen(sql), sizeof(sql) - strlen(sql), "%s ORDER BY seq LIMIT ?4",
+           nlikes ? ")" : "");
   sqlite3_stmt *s = NULL;
   sf_store_lock(st);
-  if (sqlite3_prepare_v2(sf_store_db(st),
-                         "SELECT seq, payload FROM events WHERE seq > ? AND ts >= ? "
-                         "AND (? = '' OR type LIKE ?) AND (? IS NULL OR sandbox_id = ?) "
-                         "ORDER BY seq LIMIT ?",
-                         -1, &s, NULL) != SQLITE_OK) {
+  if (sqlite3_prepare_v2(sf_store_db(st), sql, -1, &s, NULL) != SQLITE_OK) {
     sf_store_unlock(st);
     return sf_store_db_error(st, err, "prepare event query");
   }
   sqlite3_bind_int64(s, 1, q->after_seq);
   sqlite3_bind_int64(s, 2, q->since_ms);
-  sqlite3_bind_text(s, 3, type_like, -1, SQLITE_STATIC);
-  sqlite3_bind_text(s, 4, type_like, -1, SQLITE_STATIC);
-  if (q->sandbox_id) {
-    sqlite3_bind_text(s, 5, q->sandbox_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 6, q->sandbox_id, -1, SQLITE_STATIC);
-  }
-  sqlite3_bind_int(s, 7, limit);
+  if (q->sandbox_id)
+    sqlite3_bind_text(s, 3, q->sandbox_id, -1, SQLITE_STATIC);
+  sqlite3_bind_int(s, 4, limit);
+  for (int i = 0; i < nlikes; i++)
+    sqlite3_bind_text(s, 5 + i, likes[i], -1, SQLITE_STATIC);
   json_t *arr = json_array();
   while (sqlite3_step(s) == SQLITE_ROW) {
     json_t *p = json_loads((const char *)sqlite3_column_text(s, 1), 0, NULL);

@@ -79,7 +79,7 @@ char *sf_event_payload(const sf_event *ev);
 typedef struct {
   int64_t since_ms;  /* 0 = all */
   int64_t after_seq; /* 0 = from the start (for follow/pagination) */
-  const char *type;  /* exact name, "prefix.*" or NULL */
+  const char *type;  /* exact name, "prefix.*", "*", a comma-separated list of those, or NULL */
   const char *sandbox_id;
   int limit; /* default 100, max 1000 */
 } sf_event_query;

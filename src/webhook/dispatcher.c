@@ -373,7 +373,8 @@ int sf_webhooks_start(sf_store *st, const sf_webhook_settings *settings, sf_webh
   }
   wh->multi = curl_multi_init();
   curl_multi_setopt(wh->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)wh->s.max_connections);
-  curl_multi_setopt(wh->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)wh->s.max_in_flight);
+  /* No per-host cap: two endpoints on one host (two Slack hooks) must not
+   * queue behind each other; fill() enforces max_in_flight per endpoint. */
   sf_store_add_event_hook(st, sf_wh_outbox_on_event, wh);
   sf_store_add_commit_hook(st, on_commit, wh);
   if (pthread_create(&wh->thread, NULL, dispatcher_main, wh) != 0) {

@@ -7,6 +7,7 @@
 #include "common/util.h"
 #include "webhook/webhook_internal.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -291,18 +292,68 @@ static json_t *time_or_null(int64_t ms)
   return json_string(buf);
 }
 
-/* The URL with a password in its userinfo replaced by "***" (receivers may
- * use basic auth; the API never shows credentials back). */
+/* Does a header or query parameter name look like it carries a credential? */
+static bool sensitive_name(const char *name, size_t len)
+{
+  static const char *const words[] = {"auth",   "token",    "key",  "secret",  "sign",
+                                      "cookie", "password", "pass", "session", NULL};
+  char low[128];
+  if (len >= sizeof(low))
+    len = sizeof(low) - 1;
+  for (size_t i = 0; i < len; i++)
+    low[i] = (char)tolower((unsigned char)name[i]);
+  low[len] = '\0';
+  for (const char *const *w = words; *w; w++)
+    if (strstr(low, *w))
+      return true;
+  return false;
+}
+
+/* The URL as the API shows it: a password in the userinfo and the values of
+ * credential-looking query parameters (WeCom's ?key=…) become "***".  The
+ * stored URL is unchanged; tokens embedded in a path (Slack, Feishu) cannot be
+ * told apart from the path and are shown. */
 static json_t *url_json(const char *url)
 {
+  char *out = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&out, &len);
+  if (f == NULL)
+    return json_string(url);
   const char *auth = strstr(url, "://");
   auth = auth ? auth + 3 : url;
-  size_t host_start = strcspn(auth, "/?#");
-  const char *at = memchr(auth, '@', host_start);
+  size_t host_len = strcspn(auth, "/?#");
+  const char *at = memchr(auth, '@', host_len);
   const char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
-  if (colon == NULL)
-    return json_string(url);
-  return json_sprintf("%.*s:***%s", (int)(colon - url), url, at);
+  const char *p = url;
+  if (colon) {
+    fprintf(f, "%.*s:***", (int)(colon - url), url);
+    p = at;
+  }
+  const char *q = strchr(p, '?');
+  if (q == NULL) {
+    fputs(p, f);
+  } else {
+    fprintf(f, "%.*s", (int)(q - p + 1), p);
+    for (const char *param = q + 1; *param && *param != '#';) {
+      size_t n = strcspn(param, "&#");
+      const char *eq = memchr(param, '=', n);
+      if (eq && sensitive_name(param, (size_t)(eq - param)))
+        fprintf(f, "%.*s***", (int)(eq - param + 1), param);
+      else
+        fprintf(f, "%.*s", (int)n, param);
+      param += n;
+      if (*param == '&')
+        fputc(*param++, f);
+    }
+    const char *frag = strchr(q, '#');
+    if (frag)
+      fputs(frag, f);
+  }
+  fclose(f);
+  json_t *j = json_string(out);
+  free(out);
+  return j;
 }
 
 json_t *sf_wh_endpoint_json(sf_webhooks *wh, const sf_wh_endpoint *e)
@@ -315,7 +366,7 @@ json_t *sf_wh_endpoint_json(sf_webhooks *wh, const sf_wh_endpoint *e)
     const char *v = colon + 1;
     while (*v == ' ' || *v == '\t')
       v++;
-    json_object_set_new(headers, name, json_string(v));
+    json_object_set_new(headers, name, json_string(sensitive_name(name, strlen(name)) ? "***" : v));
   }
   char **active = sf_wh_endpoint_active_secrets(e, sf_now_ms());
   bool has_secret = active && active[0];

@@ -18,14 +18,20 @@
  * notification that long is not read anyway. */
 #define MAX_TEXT 3800
 
-static void put_value(FILE *f, json_t *v)
+/* Values come from inside the sandbox (attempted_command, metadata): one
+ * line each, and in markdown inside a code span with backticks replaced, so
+ * a workload cannot forge lines, links or formatting in the ops chat. */
+static void put_value(FILE *f, json_t *v, bool md)
 {
-  if (json_is_string(v))
-    fputs(json_string_value(v), f);
-  else {
-    cleanup_free char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-    fputs(s ? s : "?", f);
-  }
+  cleanup_free char *dumped =
+      json_is_string(v) ? NULL : json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+  const char *s = json_is_string(v) ? json_string_value(v) : dumped ? dumped : "?";
+  if (md)
+    fputc('`', f);
+  for (; *s; s++)
+    fputc(*s == '\n' || *s == '\r' ? ' ' : (md && *s == '`') ? '\'' : *s, f);
+  if (md)
+    fputc('`', f);
 }
 
 /* Human-readable lines: a title, then sandbox, time and the event's own
@@ -59,7 +65,7 @@ static char *render_text(json_t *ev, bool md)
         (json_is_object(v) && json_object_size(v) == 0))
       continue;
     fprintf(f, "%s%s: ", q, key);
-    put_value(f, v);
+    put_value(f, v, md);
     fputc('\n', f);
   }
   fprintf(f, "%sevent id: %s", q, json_string_value(json_object_get(ev, "id")));

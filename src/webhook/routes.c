@@ -203,6 +203,7 @@ static void test_endpoint(sf_http_req *req, void *ud)
   const char *id = sf_http_param(req, "id");
   sf_error_t err = NULL;
   cleanup_free char *evt = sf_new_id("evt_", 8);
+  cleanup_free char *did = sf_new_id("dlv_test_", 8); /* not stored; names this one send */
   char ts[40];
   sf_format_rfc3339_ms(sf_now_ms(), ts, sizeof(ts));
   json_auto_t *payload = json_pack("{s:s,s:s,s:s,s:{s:s}}", "id", evt, "event", "webhook.test",
@@ -210,7 +211,7 @@ static void test_endpoint(sf_http_req *req, void *ud)
   cleanup_free char *text = json_dumps(payload, JSON_COMPACT);
   sf_store_lock(wh->store);
   sf_wh_endpoint *e = sf_wh_endpoint_find(wh, id);
-  sf_wh_request *r = e ? sf_wh_request_new(wh, e, evt, "webhook.test", NULL, 1, text, &err) : NULL;
+  sf_wh_request *r = e ? sf_wh_request_new(wh, e, evt, "webhook.test", did, 1, text, &err) : NULL;
   sf_store_unlock(wh->store);
   if (e == NULL) {
     sf_http_reply_error(req, 404, "NOT_FOUND", "no webhook '%s'", id);

@@ -157,6 +157,12 @@ int sf_wh_endpoint_set(sf_wh_endpoint *e, const char *key, const char *value, sf
     e->secrets = NULL;
     e->n_secrets = 0;
     if (*value) {
+      /* A whsec_ secret that does not decode could never sign: refuse it now
+       * rather than leave every delivery unsendable. */
+      char *probe = sf_sig_standard(value, "id", 0, "", 0, err);
+      if (probe == NULL)
+        return sf_error_wrap(err, "secret");
+      free(probe);
       e->secrets = calloc(2, sizeof(sf_wh_secret));
       e->secrets[0].value = strdup(value);
       e->n_secrets = 1;

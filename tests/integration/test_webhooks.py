@@ -331,3 +331,61 @@ def test_retention_prunes_events_and_deliveries():
     finally:
         sup.stop()
         rx.close()
+
+
+def test_api_views_hide_credentials_in_urls_and_headers():
+    sup = Supervisor(config_text="[webhooks]\nallow_private_targets = true\n").start()
+    try:
+        r = sup.request("POST", "/v1/webhooks", json={
+            "url": "https://bot:hunter2@qyapi.example.com/cgi-bin/webhook/send?key=abc-123&lang=en",
+            "headers": {"Authorization": "Bearer s3cr3t", "X-Api-Key": "k", "X-Team": "infra"}})
+        assert r.status == 201, r.body
+        for view in (r.body, sup.request("GET", "/v1/webhooks").body):
+            text = view.decode()
+            for secret in ("hunter2", "abc-123", "s3cr3t", '"k"'):
+                assert secret not in text, (secret, text)
+        ep = r.json()
+        assert ep["url"] == "https://bot:***@qyapi.example.com/cgi-bin/webhook/send?key=***&lang=en"
+        assert ep["headers"] == {"Authorization": "***", "X-Api-Key": "***", "X-Team": "infra"}
+        # a whsec_ secret that is not base64 is refused with a clear error
+        r = sup.request("POST", "/v1/webhooks", json={"url": "https://x.example/", "secret": "whsec_test_secret!!"})
+        assert r.status == 400 and "base64" in r.json()["message"]
+    finally:
+        sup.stop()
+
+
+def test_invalid_operator_secret_fails_startup(tmp_path):
+    import subprocess
+    from sfharness import SANDFORGE
+    r = subprocess.run([SANDFORGE, "supervisor", "--webhook-url", "http://127.0.0.1:9/x", "--webhook-secret",
+                        "whsec_test_secret", "--data-dir", str(tmp_path / "d")], capture_output=True, text=True, timeout=20)
+    assert r.returncode == 2 and "base64" in r.stderr, r.stderr
+
+
+def test_failed_sandbox_reports_destroyed_and_event_filter_lists():
+    rx = Receiver()
+    sup = Supervisor(extra_args=["--webhook-url", rx.url]).start()
+    try:
+        import glob
+        import os
+        import signal
+        sid = sup.create_sandbox()
+        assert rx.wait_for(lambda r: len(r.requests) >= 2)
+        # kill everything in the sandbox from the host: its init dies, the sandbox fails
+        procs = glob.glob(f"/sys/fs/cgroup/pids/sandforge/{sid}/cgroup.procs") or \
+            glob.glob(f"/sys/fs/cgroup/**/{sid}/cgroup.procs", recursive=True)
+        for pid in open(procs[0]).read().split():
+            os.kill(int(pid), signal.SIGKILL)
+        assert rx.wait_for(lambda r: "sandbox.destroyed" in [e["event"] for e in r.events()], timeout=10), \
+            [e["event"] for e in rx.events()]
+        evs = sorted(rx.events(), key=lambda e: e["timestamp"])
+        names = [e["event"] for e in evs if e["sandbox_id"] == sid]
+        assert names.index("sandbox.failed") < names.index("sandbox.destroyed")
+        failed = [e for e in evs if e["event"] == "sandbox.failed"][0]
+        assert failed["data"]["reason"] == "init_exited"
+        listed = sup.request("GET", "/v1/events?event=sandbox.created,%20sandbox.failed").json()["items"]
+        assert sorted(e["event"] for e in listed) == ["sandbox.created", "sandbox.failed"]
+        assert sup.request("GET", "/v1/events?event=sandbox.nope").status == 400
+    finally:
+        sup.stop()
+        rx.close()

@@ -107,7 +107,7 @@ static void test_formatters(void **state)
       json_string_value(json_object_get(json_object_get(j, "markdown"), "content"));
   assert_non_null(strstr(content, "**Sandforge: sandbox.paused**"));
   assert_non_null(strstr(content, "> sandbox: `sb_1` (template host)"));
-  assert_non_null(strstr(content, "> reason: idle"));
+  assert_non_null(strstr(content, "> reason: `idle`"));
   assert_null(strstr(content, "metadata")); /* empty objects are left out */
   json_decref(j);
   free(w);
@@ -127,6 +127,19 @@ static void test_formatters(void **state)
                          "state: Paused"));
   json_decref(j);
   free(f);
+
+  /* sandbox-controlled text cannot add lines, links or break out of its code span */
+  const char *hostile =
+      "{\"id\":\"evt_2\",\"event\":\"security.violation\",\"sandbox_id\":\"sb_1\",\"data\":{"
+      "\"attempted_command\":\"x`\\n> **ALL CLEAR** [click](http://evil)\"}}";
+  w = sf_wh_format_body("wecom", hostile, &err);
+  j = json_loads(w, 0, NULL);
+  content = json_string_value(json_object_get(json_object_get(j, "markdown"), "content"));
+  assert_non_null(
+      strstr(content, "> attempted_command: `x' > **ALL CLEAR** [click](http://evil)`"));
+  assert_null(strstr(content, "\n> **ALL"));
+  json_decref(j);
+  free(w);
 
   assert_null(sf_wh_format_body("teams", payload, &err));
   sf_error_release(&err);
