@@ -28,6 +28,20 @@ typedef struct sf_wh_flight {
   CURLcode result;
 } flight;
 
+/* The dispatcher's statements are prepared once (they run for every
+ * delivery); `slot` indexes wh->stmts.  Reset and unbound before reuse. */
+static sqlite3_stmt *cached_stmt(sf_webhooks *wh, int slot, const char *sql)
+{
+  sqlite3_stmt **q = &wh->stmts[slot];
+  if (*q == NULL)
+    sqlite3_prepare_v3(sf_store_db(wh->store), sql, -1, SQLITE_PREPARE_PERSISTENT, q, NULL);
+  else {
+    sqlite3_reset(*q);
+    sqlite3_clear_bindings(*q);
+  }
+  return *q;
+}
+
 void sf_wh_dispatcher_wake(sf_webhooks *wh)
 {
   if (wh->multi)
@@ -101,18 +115,16 @@ static void fill(sf_webhooks *wh)
   if (wh->n_inflight >= wh->s.max_connections)
     return;
   sf_store_lock(wh->store);
-  sqlite3 *db = sf_store_db(wh->store);
   int64_t now = sf_now_ms();
   for (size_t i = 0; i < wh->n_eps && wh->n_inflight < wh->s.max_connections; i++) {
     sf_wh_endpoint *e = wh->eps[i];
     int room = wh->s.max_in_flight - endpoint_inflight(wh, e->id);
     if (e->disabled || room <= 0)
       continue;
-    sqlite3_stmt *q = NULL;
     /* Per-sandbox ordering: only a sandbox's oldest pending delivery may go,
      * and only when none of that sandbox's is in flight. */
-    sqlite3_prepare_v2(
-        db,
+    sqlite3_stmt *q = cached_stmt(
+        wh, e->per_sandbox ? STMT_DUE_ORDERED : STMT_DUE,
         e->per_sandbox
             ? "SELECT d.id, d.event_id, d.attempts, d.retry_base, v.payload, v.type, v.sandbox_id "
               "FROM webhook_deliveries d JOIN events v ON v.seq = d.event_seq "
@@ -123,8 +135,7 @@ static void fill(sf_webhooks *wh)
             : "SELECT d.id, d.event_id, d.attempts, d.retry_base, v.payload, v.type, v.sandbox_id "
               "FROM webhook_deliveries d JOIN events v ON v.seq = d.event_seq "
               "WHERE d.endpoint_id = ?1 AND d.status = 'pending' AND d.next_attempt_at <= ?2 "
-              "ORDER BY d.next_attempt_at LIMIT ?3",
-        -1, &q, NULL);
+              "ORDER BY d.next_attempt_at LIMIT ?3");
     sqlite3_bind_text(q, 1, e->id, -1, SQLITE_STATIC);
     sqlite3_bind_int64(q, 2, now);
     sqlite3_bind_int(q, 3, room + wh->s.max_in_flight); /* in-flight rows are still pending */
@@ -136,7 +147,7 @@ static void fill(sf_webhooks *wh)
       start_delivery(wh, e, q);
       room--;
     }
-    sqlite3_finalize(q);
+    sqlite3_reset(q);
   }
   sf_store_unlock(wh->store);
 }
@@ -215,11 +226,10 @@ static void record_one(sf_webhooks *wh, flight *f, int64_t now)
     next = delay >= 0 ? now + delay : -1;
   }
   const char *status = ok ? "succeeded" : next >= 0 ? "pending" : "failed";
-  sqlite3_stmt *q = NULL;
-  sqlite3_prepare_v2(db,
-                     "UPDATE webhook_deliveries SET status = ?, attempts = ?, next_attempt_at = ?, "
-                     "last_status = ?, last_error = ? WHERE id = ?",
-                     -1, &q, NULL);
+  sqlite3_stmt *q =
+      cached_stmt(wh, STMT_RECORD,
+                  "UPDATE webhook_deliveries SET status = ?, attempts = ?, "
+                  "next_attempt_at = ?, last_status = ?, last_error = ? WHERE id = ?");
   sqlite3_bind_text(q, 1, status, -1, SQLITE_STATIC);
   sqlite3_bind_int(q, 2, f->attempt);
   sqlite3_bind_int64(q, 3, next >= 0 ? next : now);
@@ -229,11 +239,11 @@ static void record_one(sf_webhooks *wh, flight *f, int64_t now)
     sqlite3_bind_text(q, 5, error, -1, SQLITE_STATIC);
   sqlite3_bind_text(q, 6, f->delivery_id, -1, SQLITE_STATIC);
   int r = sqlite3_step(q);
-  sqlite3_finalize(q);
+  sqlite3_reset(q);
   if (r != SQLITE_DONE || sqlite3_changes(db) == 0)
     return; /* the endpoint was deleted (or the row pruned) while in flight */
-  sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO webhook_attempts VALUES(?,?,?,?,?,?,?)", -1, &q,
-                     NULL);
+  q = cached_stmt(wh, STMT_ATTEMPT,
+                  "INSERT OR REPLACE INTO webhook_attempts VALUES(?,?,?,?,?,?,?)");
   sqlite3_bind_text(q, 1, f->delivery_id, -1, SQLITE_STATIC);
   sqlite3_bind_int(q, 2, f->attempt);
   sqlite3_bind_int64(q, 3, now);
@@ -244,7 +254,7 @@ static void record_one(sf_webhooks *wh, flight *f, int64_t now)
   sqlite3_bind_int64(q, 6, dur);
   sqlite3_bind_text(q, 7, f->req->response, (int)f->req->response_len, SQLITE_STATIC);
   sqlite3_step(q);
-  sqlite3_finalize(q);
+  sqlite3_reset(q);
   sf_wh_metrics_observe(wh, dur);
   sf_wh_endpoint *e = sf_wh_endpoint_find(wh, f->endpoint_id);
   if (e)
@@ -274,9 +284,10 @@ static void record_one(sf_webhooks *wh, flight *f, int64_t now)
  * of the process (kill -9) and only a power loss can drop the last records,
  * which at worst sends a delivery again (at-least-once holds).  An fsync per
  * attempt would cap throughput at the disk's flush rate. */
-static void finish_done(sf_webhooks *wh)
+static int finish_done(sf_webhooks *wh)
 {
   flight *done = NULL;
+  int n = 0;
   CURLMsg *m;
   int left;
   while ((m = curl_multi_info_read(wh->multi, &left)) != NULL) {
@@ -294,9 +305,10 @@ static void finish_done(sf_webhooks *wh)
     wh->n_inflight--;
     f->next = done;
     done = f;
+    n++;
   }
   if (done == NULL)
-    return;
+    return 0;
   sf_error_t err = NULL;
   sf_store_lock(wh->store);
   sf_store_exec(wh->store, "PRAGMA synchronous = NORMAL", NULL);
@@ -318,6 +330,7 @@ static void finish_done(sf_webhooks *wh)
     sf_wh_request_free(f->req);
     free(f);
   }
+  return n;
 }
 
 static void maybe_prune(sf_webhooks *wh)
@@ -347,7 +360,10 @@ static void *dispatcher_main(void *arg)
     fill(wh);
     int running = 0;
     curl_multi_perform(wh->multi, &running);
-    finish_done(wh);
+    /* Freed slots are refilled at once: sleeping here would cap a backlog at
+     * max_in_flight deliveries per poll interval. */
+    if (finish_done(wh) > 0)
+      continue;
     /* Sleep until a socket is ready, a commit wakes us, or the next due
      * retry could be ready (polled at least every 100 ms). */
     curl_multi_poll(wh->multi, NULL, 0, 100, NULL);
@@ -406,6 +422,8 @@ void sf_webhooks_stop(sf_webhooks *wh)
   }
   if (wh->multi)
     curl_multi_cleanup(wh->multi);
+  for (int i = 0; i < STMT_COUNT; i++)
+    sqlite3_finalize(wh->stmts[i]);
   sf_wh_endpoints_free(wh);
   free(wh->s.ca_bundle);
   pthread_mutex_destroy(&wh->lock);

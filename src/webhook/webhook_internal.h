@@ -74,6 +74,8 @@ typedef struct sf_wh_request {
   char format[8];    /* wecom/feishu: a 2xx whose JSON reports an error code fails */
 } sf_wh_request;
 
+enum { STMT_DUE, STMT_DUE_ORDERED, STMT_RECORD, STMT_ATTEMPT, STMT_COUNT };
+
 struct sf_webhooks {
   sf_store *store;
   sf_webhook_settings s; /* global settings; s.eps/s.n unused after start */
@@ -86,6 +88,7 @@ struct sf_webhooks {
   struct sf_wh_flight *flights;
   int n_inflight;
   int64_t next_prune_ms;
+  sqlite3_stmt *stmts[STMT_COUNT]; /* dispatcher statements, prepared once */
   /* counters (store lock) */
   uint64_t attempts_ok, attempts_failed, dead, disabled_total;
   uint64_t latency_buckets[SF_WH_LATENCY_BUCKETS + 1]; /* last = +Inf */
