@@ -397,6 +397,7 @@ int sf_webhooks_start(sf_store *st, const sf_webhook_settings *settings, sf_webh
     sf_webhooks_stop(wh);
     return sf_error_make(err, EAGAIN, "cannot start the webhook dispatcher thread");
   }
+  pthread_setname_np(wh->thread, "sf-webhooks"); /* for top/perf */
   wh->running = true;
   *out = wh;
   return 0;
