@@ -75,5 +75,6 @@ class Handler(http.server.BaseHTTPRequestHandler):
 if __name__ == "__main__":
     if not SECRET:
         print("warning: WEBHOOK_SECRET is not set; signatures are not checked", file=sys.stderr)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", PORT), Handler)  # bound before we say so
     print(f"receiver listening on http://127.0.0.1:{PORT}/", flush=True)
-    http.server.ThreadingHTTPServer(("127.0.0.1", PORT), Handler).serve_forever()
+    server.serve_forever()

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from sfharness import SANDFORGE, Supervisor
-from webhook_util import Receiver, verify_standard, verify_stripe
+from webhook_util import Receiver, rig, verify_standard, verify_stripe  # noqa: F401 (rig: fixture)
 
 GENERATED_SECRET = re.compile(r"^whsec_[A-Za-z0-9+/=]{44}$")
 RFC3339 = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)")
@@ -30,40 +30,6 @@ def wait_for(pred, timeout=10):
         if v or time.time() > deadline:
             return v
         time.sleep(0.05)
-
-
-class Rig:
-    def __init__(self):
-        self.sup = None
-        self.closables = []
-
-    def start(self, retry="100ms, 100ms", args=()):
-        cfg = ("[sandbox]\nmin_timeout = 1\n[webhooks]\nallow_private_targets = true\n"
-               f"retry_schedule = {retry}\n")
-        self.sup = Supervisor(extra_args=list(args), config_text=cfg).start()
-        return self.sup
-
-    def receiver(self, statuses=None):
-        rx = Receiver(statuses=statuses)
-        self.closables.append(rx)
-        return rx
-
-    def close(self):
-        try:
-            if self.sup:
-                self.sup.stop()
-        finally:
-            for c in self.closables:
-                c.close()
-
-
-@pytest.fixture
-def rig():
-    r = Rig()
-    try:
-        yield r
-    finally:
-        r.close()
 
 
 def table(stdout):

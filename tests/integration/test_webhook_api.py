@@ -15,7 +15,7 @@ import urllib.parse
 import pytest
 
 from sfharness import Supervisor
-from webhook_util import Receiver, verify_standard, verify_stripe
+from webhook_util import Receiver, rig, verify_standard, verify_stripe  # noqa: F401 (rig: fixture)
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 OPS_SECRET = "whsec_" + base64.b64encode(b"p" * 32).decode()
@@ -43,47 +43,6 @@ def wait_for(pred, timeout=10, interval=0.05):
         if v or time.time() > deadline:
             return v
         time.sleep(interval)
-
-
-class Rig:
-    """One supervisor and its receivers; close() stops and closes them all."""
-
-    def __init__(self):
-        self.sup = None
-        self.closables = []
-
-    def start(self, private=True, retry="100ms, 100ms", extra="", args=()):
-        cfg = "[sandbox]\nmin_timeout = 1\n[webhooks]\n" f"retry_schedule = {retry}\n"
-        if private:
-            cfg += "allow_private_targets = true\n"
-        self.sup = Supervisor(extra_args=list(args), config_text=cfg + extra).start()
-        return self.sup
-
-    def receiver(self, statuses=None):
-        rx = Receiver(statuses=statuses)
-        self.closables.append(rx)
-        return rx
-
-    def add(self, thing):
-        self.closables.append(thing)
-        return thing
-
-    def close(self):
-        try:
-            if self.sup:
-                self.sup.stop()
-        finally:
-            for c in self.closables:
-                c.close()
-
-
-@pytest.fixture
-def rig():
-    r = Rig()
-    try:
-        yield r
-    finally:
-        r.close()
 
 
 def create(sup, **body):

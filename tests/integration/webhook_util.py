@@ -8,6 +8,10 @@ import json
 import threading
 import time
 
+import pytest
+
+from sfharness import Supervisor
+
 
 class Receiver:
     def __init__(self, statuses=None, port=0, bodies=None):
@@ -67,3 +71,44 @@ def verify_stripe(secret, headers, body):
     sigs = [p.split("=", 1)[1] for p in headers["x-sandforge-signature"].split(",") if p.startswith("v1=")]
     expected = hmac.new(secret.encode(), parts["t"].encode() + b"." + body, hashlib.sha256).hexdigest()
     return expected in sigs and abs(int(parts["t"]) - time.time()) < 300
+
+
+class Rig:
+    """One supervisor and its receivers; close() stops and closes them all."""
+
+    def __init__(self):
+        self.sup = None
+        self.closables = []
+
+    def start(self, private=True, retry="100ms, 100ms", extra="", args=()):
+        cfg = "[sandbox]\nmin_timeout = 1\n[webhooks]\n" f"retry_schedule = {retry}\n"
+        if private:
+            cfg += "allow_private_targets = true\n"
+        self.sup = Supervisor(extra_args=list(args), config_text=cfg + extra).start()
+        return self.sup
+
+    def receiver(self, statuses=None):
+        rx = Receiver(statuses=statuses)
+        self.closables.append(rx)
+        return rx
+
+    def add(self, thing):
+        self.closables.append(thing)
+        return thing
+
+    def close(self):
+        try:
+            if self.sup:
+                self.sup.stop()
+        finally:
+            for c in self.closables:
+                c.close()
+
+
+@pytest.fixture
+def rig():
+    r = Rig()
+    try:
+        yield r
+    finally:
+        r.close()
