@@ -64,19 +64,28 @@ static size_t on_data(char *data, size_t size, size_t n, void *ud)
   return add;
 }
 
-int cli_exec(int argc, char **argv)
+static void exec_usage(void)
+{
+  fprintf(stderr, "usage: sandforge exec ID [--timeout SECONDS] [--cwd DIR] [--env K=V]... -- "
+                  "CMD [ARGS...]\n");
+}
+
+/* Options may stand before or after the ID ("+": stop at the first other
+ * word, so nothing of CMD is ever taken for an option).  1 = done (help),
+ * 2 = usage error, 0 = go on. */
+static int exec_options(int argc, char **argv, json_t *req, json_t *env)
 {
   static const struct option opts[] = {{"timeout", required_argument, NULL, 't'},
                                        {"cwd", required_argument, NULL, 'c'},
                                        {"env", required_argument, NULL, 'e'},
                                        {"help", no_argument, NULL, 'h'},
                                        {NULL, 0, NULL, 0}};
-  json_t *req = json_object(), *env = json_object();
   int c;
-  optind = 1;
   while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
-    if (c == 't')
-      json_object_set_new(req, "timeout", json_integer((json_int_t)(atof(optarg) * 1000)));
+    char *end = NULL;
+    double secs = c == 't' ? strtod(optarg, &end) : 0;
+    if (c == 't' && end != optarg && *end == '\0' && secs > 0)
+      json_object_set_new(req, "timeout", json_integer((json_int_t)(secs * 1000)));
     else if (c == 'c')
       json_object_set_new(req, "cwd", json_string(optarg));
     else if (c == 'e' && strchr(optarg, '=')) {
@@ -84,21 +93,32 @@ int cli_exec(int argc, char **argv)
       json_object_set_new(env, k, json_string(strchr(optarg, '=') + 1));
       free(k);
     } else {
-      fprintf(stderr, "usage: sandforge exec ID [--timeout SECONDS] [--cwd DIR] [--env K=V]... -- "
-                      "CMD [ARGS...]\n");
-      json_decref(req);
-      json_decref(env);
-      return c == 'h' ? 0 : 2;
+      if (c == 't')
+        fprintf(stderr, "sandforge exec: --timeout wants seconds > 0, got '%s'\n", optarg);
+      exec_usage();
+      return c == 'h' ? 1 : 2;
     }
   }
-  const char *id = optind < argc ? argv[optind++] : NULL;
+  return 0;
+}
+
+int cli_exec(int argc, char **argv)
+{
+  json_t *req = json_object(), *env = json_object();
+  optind = 1;
+  int opt = exec_options(argc, argv, req, env);
+  const char *id =
+      opt == 0 && optind < argc && strcmp(argv[optind], "--") != 0 ? argv[optind++] : NULL;
+  if (id && optind < argc && argv[optind][0] == '-' && strcmp(argv[optind], "--") != 0)
+    opt = exec_options(argc, argv, req, env); /* options after the ID */
   if (optind < argc && strcmp(argv[optind], "--") == 0)
     optind++;
-  if (id == NULL || optind >= argc) {
-    fprintf(stderr, "usage: sandforge exec ID [--timeout SECONDS] -- CMD [ARGS...]\n");
+  if (opt != 0 || id == NULL || optind >= argc) {
+    if (opt == 0)
+      exec_usage();
     json_decref(req);
     json_decref(env);
-    return 2;
+    return opt == 1 ? 0 : 2;
   }
   /* Quote each argument for `bash -c` so the command runs as given. */
   size_t cap = 1;

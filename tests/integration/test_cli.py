@@ -84,3 +84,15 @@ def test_cli_unreachable_supervisor():
     env = dict(os.environ, SANDFORGE_URL="http://127.0.0.1:1")
     r = subprocess.run([SANDFORGE, "sandbox", "ls"], capture_output=True, text=True, env=env)
     assert r.returncode == 1 and "cannot reach" in r.stderr
+
+
+def test_exec_options_before_or_after_the_id(supervisor):
+    sid = supervisor.create_sandbox()
+    for args in (["--timeout", "1", sid], [sid, "--timeout", "1"]):
+        r = cli(supervisor, "exec", *args, "--", "sleep", "5")
+        assert r.returncode != 0 and r.returncode != 127, (args, r.returncode, r.stderr)
+    r = cli(supervisor, "exec", sid, "--env", "A=b", "--", "sh", "-c", "echo $A")
+    assert r.returncode == 0 and r.stdout.strip() == "b", r.stderr
+    r = cli(supervisor, "exec", sid, "--", "echo", "--timeout")  # after --: the command's own words
+    assert r.returncode == 0 and r.stdout.strip() == "--timeout"
+    assert cli(supervisor, "exec", sid, "--timeout", "soon", "--", "true").returncode == 2
