@@ -26,6 +26,7 @@ typedef struct sf_wh_flight {
   sf_wh_request *req;
   int64_t started_us;
   CURLcode result;
+  json_t *log; /* failure log fields, written after the store lock is released */
 } flight;
 
 /* The dispatcher's statements are prepared once (they run for every
@@ -202,7 +203,9 @@ static void update_endpoint(sf_webhooks *wh, sf_wh_endpoint *e, bool ok, bool go
   }
 }
 
-static void record_one(sf_webhooks *wh, flight *f, int64_t now)
+/* Record one finished attempt (store lock held).  Returns the fields of the
+ * failure log line, written by the caller once the lock is released. */
+static json_t *record_one(sf_webhooks *wh, flight *f, int64_t now)
 {
   sqlite3 *db = sf_store_db(wh->store);
   int64_t dur = (sf_mono_us() - f->started_us) / 1000;
@@ -241,7 +244,7 @@ static void record_one(sf_webhooks *wh, flight *f, int64_t now)
   int r = sqlite3_step(q);
   sqlite3_reset(q);
   if (r != SQLITE_DONE || sqlite3_changes(db) == 0)
-    return; /* the endpoint was deleted (or the row pruned) while in flight */
+    return NULL; /* the endpoint was deleted (or the row pruned) while in flight */
   q = cached_stmt(wh, STMT_ATTEMPT,
                   "INSERT OR REPLACE INTO webhook_attempts VALUES(?,?,?,?,?,?,?)");
   sqlite3_bind_text(q, 1, f->delivery_id, -1, SQLITE_STATIC);
@@ -261,7 +264,7 @@ static void record_one(sf_webhooks *wh, flight *f, int64_t now)
     update_endpoint(wh, e, ok, gone, now);
   if (ok) {
     wh->attempts_ok++;
-    return;
+    return NULL;
   }
   wh->attempts_failed++;
   if (next < 0 && !gone)
@@ -269,14 +272,11 @@ static void record_one(sf_webhooks *wh, flight *f, int64_t now)
   char next_ts[40] = "";
   if (next >= 0)
     sf_format_rfc3339_ms(next, next_ts, sizeof(next_ts));
-  sf_log_fields(SF_LOG_WARN, "webhook attempt failed",
-                json_pack("{s:s,s:s,s:s,s:i,s:I,s:s,s:I,s:s}", "endpoint", f->endpoint_id,
-                          "event_id", f->event_id, "delivery_id", f->delivery_id, "attempt",
-                          f->attempt, "http_status", (json_int_t)http, "error", error ? error : "",
-                          "duration_ms", (json_int_t)dur, "next_attempt_at",
-                          next >= 0 ? next_ts
-                                    : (gone ? "never (410 Gone: endpoint disabled)"
-                                            : "never (dead letter)")));
+  return json_pack(
+      "{s:s,s:s,s:s,s:i,s:I,s:s,s:I,s:s}", "endpoint", f->endpoint_id, "event_id", f->event_id,
+      "delivery_id", f->delivery_id, "attempt", f->attempt, "http_status", (json_int_t)http,
+      "error", error ? error : "", "duration_ms", (json_int_t)dur, "next_attempt_at",
+      next >= 0 ? next_ts : (gone ? "never (410 Gone: endpoint disabled)" : "never (dead letter)"));
 }
 
 /* Record every finished transfer in one transaction.  The attempt records
@@ -310,12 +310,14 @@ static int finish_done(sf_webhooks *wh)
   if (done == NULL)
     return 0;
   sf_error_t err = NULL;
+  bool failures = false;
   sf_store_lock(wh->store);
   sf_store_exec(wh->store, "PRAGMA synchronous = NORMAL", NULL);
   if (sf_store_begin(wh->store, &err) == 0) {
     int64_t now = sf_now_ms();
     for (flight *f = done; f; f = f->next)
-      record_one(wh, f, now);
+      if ((f->log = record_one(wh, f, now)) != NULL)
+        failures = true;
     sf_store_commit(wh->store, &err);
   }
   sf_store_exec(wh->store, "PRAGMA synchronous = FULL", NULL);
@@ -324,6 +326,10 @@ static int finish_done(sf_webhooks *wh)
     sf_log_warn("webhook: recording attempts: %s", sf_error_msg(&err));
     sf_error_release(&err);
   }
+  /* No I/O under the store lock: the API's commits wait on it. */
+  for (flight *f = failures ? done : NULL; f; f = f->next)
+    if (f->log)
+      sf_log_fields(SF_LOG_WARN, "webhook attempt failed", f->log);
   while (done) {
     flight *f = done;
     done = f->next;
