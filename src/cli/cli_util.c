@@ -138,3 +138,15 @@ int sf_cli_print_json(json_t *j)
   json_decref(j);
   return 0;
 }
+
+int sf_cli_buf_append(char **buf, size_t *len, const char *data, size_t n)
+{
+  char *nb = realloc(*buf, *len + n + 1);
+  if (nb == NULL)
+    return -1;
+  memcpy(nb + *len, data, n);
+  *len += n;
+  nb[*len] = '\0';
+  *buf = nb;
+  return 0;
+}

@@ -23,4 +23,7 @@ void sf_cli_table(const char *const *head, size_t ncols, json_t *rows);
 /* Print `j` indented and release it; 1 when j is NULL (the error was printed). */
 int sf_cli_print_json(json_t *j);
 
+/* Append `n` bytes to a growable NUL-terminated buffer; -1 when out of memory. */
+int sf_cli_buf_append(char **buf, size_t *len, const char *data, size_t n);
+
 #endif

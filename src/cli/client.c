@@ -1,4 +1,5 @@
 #include "cli/client.h"
+#include "cli/cli_util.h"
 
 #include <curl/curl.h>
 #include <stdlib.h>
@@ -21,15 +22,7 @@ static const char *api_key(void)
 static size_t collect(char *data, size_t size, size_t n, void *ud)
 {
   sf_resp *r = ud;
-  size_t add = size * n;
-  char *nb = realloc(r->body, r->len + add + 1);
-  if (nb == NULL)
-    return 0;
-  r->body = nb;
-  memcpy(r->body + r->len, data, add);
-  r->len += add;
-  r->body[r->len] = '\0';
-  return add;
+  return sf_cli_buf_append(&r->body, &r->len, data, size * n) < 0 ? 0 : size * n;
 }
 
 static CURL *prepare_once(void)

@@ -125,18 +125,6 @@ typedef struct {
   size_t body_len;
 } stream;
 
-static int append(char **buf, size_t *len, const char *p, size_t n)
-{
-  char *nb = realloc(*buf, *len + n + 1);
-  if (nb == NULL)
-    return -1;
-  memcpy(nb + *len, p, n);
-  *len += n;
-  nb[*len] = '\0';
-  *buf = nb;
-  return 0;
-}
-
 static void dispatch(stream *s)
 {
   json_t *ev = s->data_len ? json_loads(s->data, 0, NULL) : NULL;
@@ -179,8 +167,8 @@ static void field(stream *s, const char *line)
     value++;
   if (klen == 4 && strncmp(line, "data", 4) == 0) {
     if (s->data_len)
-      append(&s->data, &s->data_len, "\n", 1);
-    append(&s->data, &s->data_len, value, strlen(value));
+      sf_cli_buf_append(&s->data, &s->data_len, "\n", 1);
+    sf_cli_buf_append(&s->data, &s->data_len, value, strlen(value));
   } else if (klen == 2 && strncmp(line, "id", 2) == 0) {
     snprintf(s->id, sizeof(s->id), "%s", value);
   } /* "event:" repeats the payload's "event"; "retry:" does not apply to us */
@@ -194,8 +182,8 @@ static size_t on_stream(char *p, size_t size, size_t n, void *ud)
     s->raw = p[0] == '{';
   s->got_bytes = s->got_bytes || add;
   if (s->raw)
-    return append(&s->body, &s->body_len, p, add) == 0 ? add : 0;
-  if (append(&s->line, &s->line_len, p, add) < 0)
+    return sf_cli_buf_append(&s->body, &s->body_len, p, add) == 0 ? add : 0;
+  if (sf_cli_buf_append(&s->line, &s->line_len, p, add) < 0)
     return 0;
   char *start = s->line, *nl;
   while ((nl = memchr(start, '\n', s->line_len - (size_t)(start - s->line))) != NULL) {

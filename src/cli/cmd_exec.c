@@ -2,6 +2,7 @@
  * stdout/stderr live from the execd SSE stream and exits with the command's
  * status. */
 #include "cli/cli.h"
+#include "cli/cli_util.h"
 #include "cli/client.h"
 
 #include <getopt.h>
@@ -45,13 +46,8 @@ static size_t on_data(char *data, size_t size, size_t n, void *ud)
 {
   sse_state *s = ud;
   size_t add = size * n;
-  char *nb = realloc(s->buf, s->len + add + 1);
-  if (nb == NULL)
+  if (sf_cli_buf_append(&s->buf, &s->len, data, add) < 0)
     return 0;
-  s->buf = nb;
-  memcpy(s->buf + s->len, data, add);
-  s->len += add;
-  s->buf[s->len] = '\0';
   char *start = s->buf, *sep;
   while ((sep = strstr(start, "\n\n")) != NULL) {
     *sep = '\0';

@@ -100,18 +100,25 @@ static sf_wh_endpoint *endpoint_named(sf_webhook_settings *s, const char *name)
   return e;
 }
 
+char *sf_wh_url_host(const char *url)
+{
+  CURLU *u = curl_url();
+  char *host = NULL;
+  if (u == NULL || curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+      curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK)
+    host = NULL;
+  curl_url_cleanup(u);
+  return host;
+}
+
 int sf_wh_check_url(const char *url, sf_error_t *err)
 {
   if (strncasecmp(url, "http://", 7) != 0 && strncasecmp(url, "https://", 8) != 0)
     return sf_error_make(err, EINVAL, "webhook url must be http:// or https://, got '%s'", url);
-  CURLU *u = curl_url();
-  CURLUcode rc = u ? curl_url_set(u, CURLUPART_URL, url, 0) : CURLUE_OUT_OF_MEMORY;
-  char *host = NULL;
-  if (rc == CURLUE_OK)
-    rc = curl_url_get(u, CURLUPART_HOST, &host, 0);
+  char *host = sf_wh_url_host(url);
+  bool parses = host != NULL;
   curl_free(host);
-  curl_url_cleanup(u);
-  if (rc != CURLUE_OK || strpbrk(url, " \t\r\n"))
+  if (!parses || strpbrk(url, " \t\r\n"))
     return sf_error_make(err, EINVAL, "webhook url '%s' is not a valid URL", url);
   return 0;
 }

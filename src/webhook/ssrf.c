@@ -108,14 +108,9 @@ bool sf_ssrf_addr_blocked(const struct sockaddr *sa, const char **why)
 
 int sf_ssrf_check_url(const char *url, sf_error_t *err)
 {
-  CURLU *u = curl_url();
-  char *host = NULL;
-  if (u == NULL || curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
-      curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
-    curl_url_cleanup(u);
+  char *host = sf_wh_url_host(url);
+  if (host == NULL)
     return sf_error_make(err, EINVAL, "webhook url '%s' is not a valid URL", url);
-  }
-  curl_url_cleanup(u);
   size_t n = strlen(host);
   char lit[64] = "";
   if (n >= 2 && host[0] == '[' && host[n - 1] == ']' && n - 2 < sizeof(lit))

@@ -102,6 +102,8 @@ void sf_wh_endpoint_clear(sf_wh_endpoint *e);
 sf_wh_endpoint *sf_wh_endpoint_dup(const sf_wh_endpoint *e);
 /* Validate and apply one endpoint key as in a `[webhook "name"]` section. */
 int sf_wh_endpoint_set(sf_wh_endpoint *e, const char *key, const char *value, sf_error_t *err);
+/* The host part of a URL (free with curl_free), NULL when it does not parse. */
+char *sf_wh_url_host(const char *url);
 /* http(s) URL check shared by config and API. */
 int sf_wh_check_url(const char *url, sf_error_t *err);
 /* "Name: value" with a token name, no CR/LF, and not one of our own headers. */
