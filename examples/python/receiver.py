@@ -15,12 +15,20 @@ import http.server
 import json
 import os
 import sys
+import threading
 import time
 
 SECRET = os.environ.get("WEBHOOK_SECRET", "")
 PORT = int(os.environ.get("PORT", "9000"))
 TOLERANCE = 300
 seen = set()
+lock = threading.Lock()  # requests run on threads: one line at a time, one check-and-add of an id
+
+
+def say(line):
+    with lock:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
 
 
 def standard_webhooks_ok(headers, body):
@@ -54,19 +62,19 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send_response(401)
             self.send_header("Content-Length", "0")
             self.end_headers()
-            print(f"REJECTED delivery {h.get('x-sandforge-delivery')}: bad signature or stale timestamp", flush=True)
+            say(f"REJECTED delivery {h.get('x-sandforge-delivery')}: bad signature or stale timestamp")
             return
         self.send_response(204)
         self.end_headers()
         msg_id = h.get("webhook-id")
-        if msg_id in seen:
-            return  # a retry of something we already handled
-        seen.add(msg_id)
+        with lock:
+            if msg_id in seen:
+                return  # a retry of something we already handled
+            seen.add(msg_id)
         ev = json.loads(body)
         extra = {k: v for k, v in ev.get("data", {}).items() if k in ("reason", "resource", "syscall", "command")}
-        print(f"{ev['timestamp']} {ev['event']:<20} sandbox={ev.get('sandbox_id', '-')} "
-              f"attempt={h.get('x-sandforge-attempt')} verified={'yes' if SECRET else 'no secret'} {extra or ''}",
-              flush=True)
+        say(f"{ev['timestamp']} {ev['event']:<20} sandbox={ev.get('sandbox_id', '-')} "
+            f"attempt={h.get('x-sandforge-attempt')} verified={'yes' if SECRET else 'no secret'} {extra or ''}")
 
     def log_message(self, *args):
         pass
